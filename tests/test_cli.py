@@ -1,0 +1,136 @@
+"""The `creativity-llm` command end to end: the smoke preset, bad configurations, kill -9 and resume."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+
+from conftest import CLI, ROOT, cli, write_toy_notebook
+from creativity_llm.core import STAGES, dir_files_sha256
+
+
+def test_stages_lists_what_exists():
+    r = cli("stages")
+    assert r.returncode == 0, r.stderr
+    lines = dict(l.split(None, 1) for l in r.stdout.splitlines())
+    assert lines["00_core"] == "exists"
+    assert set(lines) == {s.slug for s in STAGES}
+
+
+def test_smoke_run_end_to_end_then_skipped(tmp_path):
+    run_dir = tmp_path / "smoke"
+    t0 = time.perf_counter()
+    r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
+    wall = time.perf_counter() - t0
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert wall < 120, f"smoke run took {wall:.0f} s"
+    assert "stages: 00_core" in r.stdout and "not written yet" in r.stdout
+    m = json.loads((run_dir / "manifest.json").read_text())
+    rec = m["stages"]["00"]
+    assert rec["status"] == "done" and rec["params"]["model"] == "micro:llama"
+    assert rec["outputs"] == dir_files_sha256(run_dir / "00_core")
+    assert set(rec["outputs"]) == {"model.json", "generation_check.jsonl"}
+    assert {"python", "torch", "transformers", "peft", "creativity_llm"} <= set(rec["versions"])
+    assert rec["seed"] == 0 and rec["wall_s"] > 0
+    assert (run_dir / "notebooks" / "00_core.ipynb").is_file()
+    checks = [json.loads(l) for l in (run_dir / "00_core" / "generation_check.jsonl").read_text().splitlines()]
+    assert len(checks) == 2 and all(isinstance(c["answer"], str) for c in checks)
+    assert not [p for p in run_dir.rglob(".*tmp*")], "no temporary file survives a finished run"
+
+    r2 = cli("run", "--preset", "smoke", "--run-dir", run_dir)
+    assert r2.returncode == 0 and "[00_core] skipped: up to date" in r2.stdout
+    r3 = cli("run", "--preset", "smoke", "--run-dir", run_dir, "-p", "seed=1")
+    assert "[00_core] running (parameters changed)" in r3.stdout
+    actions = [h["action"] for h in json.loads((run_dir / "manifest.json").read_text())["stages"]["00"]["history"]]
+    assert actions == ["started", "ran", "skipped", "started", "ran"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "sede=1"], "unknown config key 'sede'"),
+    (["-p", "seed=one"], "config key 'seed' must be int"),
+    (["-p", "trust_remote_code=maybe"], "config key 'trust_remote_code' must be bool"),
+    (["-p", "model=/no/such/model"], "config key 'model': model '/no/such/model': no such file or directory"),
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--stages", "42"], "unknown stage '42'"),
+])
+def test_bad_config_is_one_line_and_touches_nothing(tmp_path, args, message):
+    run_dir = tmp_path / "run"
+    fresh = cli("run", "--preset", "smoke", "--run-dir", run_dir, *args)
+    assert fresh.returncode == 2
+    assert fresh.stderr.strip().count("\n") == 0 and message in fresh.stderr, fresh.stderr
+    assert not run_dir.exists()
+
+
+def test_bad_config_leaves_existing_run_untouched(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "manifest.json").write_text('{"run": {}, "meta": {}, "stages": {}}\n')
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    (tmp_path / "bad.yaml").write_text("temprature: 0.5\n")
+    r = cli("run", "--preset", "smoke", "--run-dir", run_dir, "--config", tmp_path / "bad.yaml")
+    assert r.returncode == 2 and "did you mean 'temperature'" in r.stderr
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+
+
+def test_kill9_mid_stage_then_resume(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_toy_notebook(nbs / "00_core.ipynb", (
+        "from pathlib import Path\nfrom creativity_llm.core import write_json\n"
+        "write_json(Path(run_dir) / '00_core' / 'a.json', {'seed': seed})"))
+    # stage 01 opens its output under a temporary name, then blocks until killed
+    write_toy_notebook(nbs / "01_synthesis.ipynb", (
+        "import time\nfrom pathlib import Path\nfrom creativity_llm.core import atomic_path, stage_dir\n"
+        "with atomic_path(stage_dir(run_dir, '01') / 'b.txt') as tmp:\n"
+        "    tmp.write_text('half written')\n"
+        "    if not (Path(run_dir) / 'resume-ok').exists(): time.sleep(600)\n"
+        "    tmp.write_text('complete')"))
+    run_dir = tmp_path / "run"
+    args = [CLI, "run", "--preset", "smoke", "--run-dir", str(run_dir), "--nbs", str(nbs)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 120
+    while not list((run_dir / "01_synthesis").glob(".b.txt.*")):
+        assert time.time() < deadline and proc.poll() is None, "stage 01 never started"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, as a scheduler would
+    proc.wait()
+
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["stages"]["00"]["status"] == "done" and m["stages"]["01"]["status"] == "running"
+    assert not (run_dir / "01_synthesis" / "b.txt").exists(), "a half-written file never has its final name"
+
+    (run_dir / "resume-ok").touch()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[00_core] skipped: up to date" in r.stdout
+    assert "[01_synthesis] running (last run running)" in r.stdout
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert [h["action"] for h in m["stages"]["00"]["history"]] == ["started", "ran", "skipped"]
+    assert m["stages"]["01"]["status"] == "done" and (run_dir / "01_synthesis" / "b.txt").read_text() == "complete"
+    assert set(m["stages"]["01"]["outputs"]) == {"b.txt"}, "the killed run's temporary file is not an output"
+
+
+def test_failing_stage_names_cell_and_error(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_toy_notebook(nbs / "00_core.ipynb", "raise ValueError('data.jsonl line 3, field text: empty')")
+    r = cli("run", "--preset", "smoke", "--run-dir", tmp_path / "run", "--nbs", nbs)
+    assert r.returncode == 1
+    assert "stage 00_core failed in cell 3 (`raise ValueError('data.jsonl line 3, field text: empty')`): ValueError: data.jsonl line 3, field text: empty" in r.stderr, r.stderr
+    assert (tmp_path / "run" / "notebooks" / "00_core.ipynb").is_file()
+
+
+def test_second_runner_on_same_dir_is_refused(tmp_path):
+    from creativity_llm.core import run_lock
+    with run_lock(tmp_path / "run"):
+        r = cli("run", "--preset", "smoke", "--run-dir", tmp_path / "run")
+    assert r.returncode == 2 and "another process is running stages" in r.stderr
+
+
+def test_single_stage_with_plain_papermill(tmp_path):
+    out = tmp_path / "out.ipynb"
+    r = subprocess.run([str(Path(sys.executable).parent / "papermill"), str(ROOT / "nbs" / "00_core.ipynb"), str(out),
+                        "-k", "python3", "--cwd", str(ROOT / "nbs"), "-p", "run_dir", str(tmp_path / "run"),
+                        "-p", "model", "micro:llama", "-p", "max_new_tokens", "8"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = json.loads((tmp_path / "run" / "00_core" / "model.json").read_text())
+    assert info["spec"] == "micro:llama" and info["parameters"] > 0
