@@ -45,6 +45,7 @@ class FaultProxy:
                 fault = proxy.plan.pop(0) if proxy.plan else "forward"
                 if fault == "503": return self._reply(503, b'{"error": "overloaded"}')
                 if fault == "429": return self._reply(429, b'{"error": "slow down"}', [("Retry-After", "0.2")])
+                if fault == "429bad": return self._reply(429, b'{"error": "slow down"}', [("Retry-After", "-1")])
                 if fault == "400": return self._reply(400, b'{"error": "bad request"}')
                 if fault == "garbage": return self._reply(200, b"<html>this is not a completion</html>")
                 if fault == "no_choices": return self._reply(200, b'{"id": "x", "choices": []}')
@@ -93,6 +94,21 @@ def test_429_honours_retry_after(proxy):
     t0 = time.perf_counter()
     assert isinstance(client(proxy.url).chat("hi"), str)
     assert time.perf_counter() - t0 >= 0.2 and len(proxy.seen) == 2
+
+
+def test_bad_retry_after_falls_back_to_backoff(proxy):
+    proxy.plan = ["429bad"]
+    assert isinstance(client(proxy.url).chat("hi"), str)
+
+
+def test_equal_prompts_in_a_batch_are_sampled_apart(server):
+    answers = client(server)(["hello"] * 3, temperature=1.0)
+    assert len(set(answers)) > 1
+    assert answers == client(server)(["hello"] * 3, temperature=1.0), "and the batch is reproducible"
+
+
+def test_finish_reason_travels(server):
+    assert client(server).chat("hi", max_new_tokens=2).finish_reason == "length"
 
 
 def test_timeout_is_bounded(proxy):
