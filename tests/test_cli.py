@@ -107,6 +107,7 @@ def test_kill9_mid_stage_then_resume(tmp_path):
     assert [h["action"] for h in m["stages"]["00"]["history"]] == ["started", "ran", "skipped"]
     assert m["stages"]["01"]["status"] == "done" and (run_dir / "01_synthesis" / "b.txt").read_text() == "complete"
     assert set(m["stages"]["01"]["outputs"]) == {"b.txt"}, "the killed run's temporary file is not an output"
+    assert not list((run_dir / "01_synthesis").glob(".b.txt.*")), "and it was cleaned up when the stage re-ran"
 
 
 def test_failing_stage_names_cell_and_error(tmp_path):
