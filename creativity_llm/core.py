@@ -123,6 +123,17 @@ class RunConfig:
     synth_skip_bad_rows: bool = _h("skip (count and list) unreadable source rows instead of stopping", default=False)
     heldout_per_category: int = _h("pairs held out for evaluation per category (seed 001 uses 10)", default=3)
     near_dup_threshold: float = _h("character 5-gram Jaccard at or above which two texts are near-duplicates", default=0.8)
+    # 04 scoring
+    score_w_fluency: float = _h("weight of fluency (distinct ideas) in the total score", default=0.2)
+    score_w_flexibility: float = _h("weight of flexibility (idea clusters) in the total score", default=0.15)
+    score_w_originality: float = _h("weight of originality (rarity against the reference corpus) in the total score", default=0.25)
+    score_w_elaboration: float = _h("weight of elaboration (specific detail per idea) in the total score", default=0.2)
+    score_w_feasibility: float = _h("weight of feasibility (problem, means, effect) in the total score", default=0.2)
+    score_originality: str = _h("rarity measure: 'pool' (similar answers counted), 'idf' or 'centroid'", default="pool")
+    score_reference: str = _h("reference corpus for originality: 'run', 'run-category' (a pool per category) or a JSONL/text file", default="run")
+    score_threshold: float = _h("lowest total score a kept pair may have", default=0.25)
+    score_top_fraction: float = _h("share of the scored pairs kept in train_dc, best first", default=0.75)
+    score_filter_qa: bool = _h("filter Lehnert QA pairs by score too (else they pass through)", default=False)
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -145,6 +156,12 @@ class RunConfig:
             _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         _require(set(self.synth_langs.split(",")) <= {"ja", "en"} and bool(self.synth_langs), "synth_langs", self.synth_langs, "'en', 'ja' or 'en,ja'")
         _require(0 < self.near_dup_threshold <= 1, "near_dup_threshold", self.near_dup_threshold, "a number in (0, 1]")
+        weights = [getattr(self, f"score_w_{k}") for k in ("fluency", "flexibility", "originality", "elaboration", "feasibility")]
+        _require(min(weights) >= 0 and sum(weights) > 0, "score_w_*", weights, "weights >= 0 with a positive sum")
+        _require(self.score_originality in ("pool", "idf", "centroid"), "score_originality", self.score_originality, "'pool', 'idf' or 'centroid'")
+        _require(0 <= self.score_threshold <= 1, "score_threshold", self.score_threshold, "a number in [0, 1]")
+        _require(0 < self.score_top_fraction <= 1, "score_top_fraction", self.score_top_fraction, "a number in (0, 1]")
+        _require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
 
     @classmethod
     def field_names(cls) -> list[str]: return [f.name for f in fields(cls)]

@@ -35,6 +35,9 @@ def test_smoke_run_end_to_end_then_skipped(tmp_path):
     checks = [json.loads(l) for l in (run_dir / "00_core" / "generation_check.jsonl").read_text().splitlines()]
     assert len(checks) == 2 and all(isinstance(c["answer"], str) for c in checks)
     assert not [p for p in run_dir.rglob(".*tmp*")], "no temporary file survives a finished run"
+    rec4 = m["stages"]["04"]  # the random model writes no usable pair: scoring still runs, on nothing
+    assert rec4["status"] == "done" and rec4["metrics"]["pairs_in"] == rec4["metrics"]["train_dc"] == 0
+    assert {"train_dc.parquet", "scored_pairs.parquet", "score_distributions.png"} <= set(rec4["outputs"])
 
     r2 = cli("run", "--preset", "smoke", "--run-dir", run_dir)
     assert r2.returncode == 0 and "[00_core] skipped: up to date" in r2.stdout
