@@ -61,6 +61,17 @@ def test_repeating_an_idea_does_not_pay():
     assert SCORER.score(padded).elaboration == pytest.approx(SCORER.score(one).elaboration)
 
 
+def test_padding_a_good_answer_does_not_pay():
+    pads = ["\n- gear\n- battery\n- software\n- resin\n- heat\n- water\n- light\n- patient\n- wall\n- child\n- food\n- game",
+            "\nTo prevent problems, so that it improves and reduces waste.", " It is 5 mm, 3 kg, 20 kW, 40 °C, 2 bar and 10 s."]
+    for pad in pads:
+        gains = [SCORER.score(p["better"] + pad).total - SCORER.score(p["better"]).total for p in PAIRS]
+        assert sum(gains) / len(gains) <= 0, (pad, gains)
+    many = "\n".join(f"- widget{i} holder at {i} mm and {i + 1} mm" for i in range(3000))  # thousands of ideas and quantities
+    s = SCORER.score(many)
+    assert s.elaboration < 1 and "only the first 64 distinct ideas" in s.reasons["fluency"]
+
+
 def test_edges_are_defined():
     for empty in ("", "   ", "\n\t\u3000"):
         s = SCORER.score(empty)
@@ -161,3 +172,29 @@ def test_stage_with_no_pairs_and_missing_input(tmp_path):
     assert (stage_dir(tmp_path / "empty", "04") / "train_dc.parquet").is_file()
     with pytest.raises(FileNotFoundError, match="no pairs to score"):
         score_pairs(RunConfig(model="micro:llama"), tmp_path / "none", log=lambda *a: None)
+
+
+def test_run_category_pools_and_qa_ranked_apart(tmp_path):
+    rows = [{"id": f"c{i}", "task": "creativity", "category": ("divergent", "reasoning")[i % 2], "response": p[k]} for i, (p, k) in
+            enumerate((p, k) for p in PAIRS[:6] for k in ("better", "worse"))]
+    rows += [{"id": f"q{i}", "task": "qa", "category": "", "lehnert_category": "Causal antecedent", "response": r} for i, r in
+             enumerate(["Because the pump failed when the valve stuck.", "It broke.", "The seal wore out after 3 years at 80 °C.", "Yes."])]
+    _seed_pairs(tmp_path, rows)
+    cfg = RunConfig(model="micro:llama", score_reference="run-category", score_filter_qa=True, score_top_fraction=0.5, score_threshold=0.0)
+    stats = score_pairs(cfg, tmp_path, log=lambda *a: None)
+    import pyarrow.parquet as pq
+    out = stage_dir(tmp_path, "04")
+    scored = pq.read_table(out / "scored_pairs.parquet").to_pylist()
+    qa = [r for r in scored if r["task"] == "qa"]
+    assert all("no reference texts" not in json.loads(r["score_reasons"])["originality"] for r in scored)
+    assert sum(r["selected"] for r in qa) == 2 and sum(r["selected"] for r in scored if r["task"] == "creativity") == 6
+    assert {p.name for p in out.glob("reference_corpus*.jsonl")} == {"reference_corpus.jsonl", "reference_corpus_divergent.jsonl",
+                                                                    "reference_corpus_reasoning.jsonl"}
+    assert stats["passed_through"] == 0
+
+
+def test_self_exclusion_by_row_id():
+    ref = ReferenceCorpus(["a hinge closes the lid", "a hinge closes the lid", "cork liner keeps food cool"], ids=["a", "b", "c"])
+    s = PatentQualityScorer(ScorerConfig(common_df=1.0), ref)
+    assert s.score("a hinge closes the lid", ref_id="a").originality == 0.5  # its twin 'b' is another answer
+    assert s.score("a hinge closes the lid", ref_id="zzz").originality == pytest.approx(1 / 3)  # not in the corpus: both copies count
