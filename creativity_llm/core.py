@@ -134,6 +134,26 @@ class RunConfig:
     score_threshold: float = _h("lowest total score a kept pair may have", default=0.25)
     score_top_fraction: float = _h("share of the scored pairs kept in train_dc, best first", default=0.75)
     score_filter_qa: bool = _h("filter Lehnert QA pairs by score too (else they pass through)", default=False)
+    # 05 lora
+    lora_modes: str = _h("adapters to train: 'attention' (the method), 'all-linear' (the ablation), comma-separated", default="attention,all-linear")
+    lora_r: int = _h("LoRA rank (seed 001: 8)", default=8)
+    lora_alpha: int = _h("LoRA scaling numerator; the update is (alpha / r) B A (seed 001: 32)", default=32)
+    lora_dropout: float = _h("dropout on the LoRA input (seed 001: 0.05)", default=0.05)
+    lora_epochs: int = _h("passes over the training pairs (hard-sample weights are recomputed at the start of each)", default=1)
+    lora_lr: float = _h("peak learning rate of the cosine schedule", default=0.001)
+    lora_warmup_ratio: float = _h("share of the optimizer steps spent warming up linearly", default=0.1)
+    lora_batch_size: int = _h("pairs per micro-batch", default=8)
+    lora_grad_accum: int = _h("micro-batches per optimizer step", default=1)
+    lora_max_len: int = _h("tokens per pair (prompt and answer); longer pairs are cut at the end", default=384)
+    lora_format: str = _h("training target: 'answer_first' (seed 003) or 'dc_format' (divergent, then convergent)", default="answer_first")
+    lora_eval_fraction: float = _h("share of the source documents held out for the eval loss", default=0.15)
+    lora_hard_weighting: bool = _h("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", default=True)
+    lora_weight_cap: float = _h("largest sample weight", default=3.0)
+    lora_weight_floor: float = _h("smallest sample weight", default=0.25)
+    lora_save_steps: int = _h("optimizer steps between checkpoints", default=4)
+    lora_resume: bool = _h("continue an interrupted training from its last checkpoint", default=True)
+    lora_deepspeed: str = _h("DeepSpeed config used on CUDA ('' = none); relative paths start at the repository root", default="configs/deepspeed_zero2_bf16.json")
+    lora_merge: str = _h("adapters merged into a plain transformers model, comma-separated ('' = none)", default="attention")
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -162,6 +182,18 @@ class RunConfig:
         _require(0 <= self.score_threshold <= 1, "score_threshold", self.score_threshold, "a number in [0, 1]")
         _require(0 < self.score_top_fraction <= 1, "score_top_fraction", self.score_top_fraction, "a number in (0, 1]")
         _require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
+        modes = [m for m in self.lora_modes.split(",") if m]
+        _require(bool(modes) and set(modes) <= {"attention", "all-linear"}, "lora_modes", self.lora_modes, "'attention', 'all-linear' or both, comma-separated")
+        _require(set(m for m in self.lora_merge.split(",") if m) <= set(modes), "lora_merge", self.lora_merge, "adapters named in lora_modes, or ''")
+        for k in ("lora_r", "lora_alpha", "lora_epochs", "lora_batch_size", "lora_grad_accum", "lora_save_steps"):
+            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        _require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
+        _require(self.lora_lr > 0, "lora_lr", self.lora_lr, "a number > 0")
+        _require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
+        _require(0 <= self.lora_warmup_ratio < 1, "lora_warmup_ratio", self.lora_warmup_ratio, "a number in [0, 1)")
+        _require(0 <= self.lora_eval_fraction < 1, "lora_eval_fraction", self.lora_eval_fraction, "a number in [0, 1)")
+        _require(self.lora_format in ("answer_first", "dc_format"), "lora_format", self.lora_format, "'answer_first' or 'dc_format'")
+        _require(0 < self.lora_weight_floor <= 1 <= self.lora_weight_cap, "lora_weight_cap", (self.lora_weight_floor, self.lora_weight_cap), "floor in (0, 1] and cap >= 1")
 
     @classmethod
     def field_names(cls) -> list[str]: return [f.name for f in fields(cls)]

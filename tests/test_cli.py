@@ -38,6 +38,8 @@ def test_smoke_run_end_to_end_then_skipped(tmp_path):
     rec4 = m["stages"]["04"]  # the random model writes no usable pair: scoring still runs, on nothing
     assert rec4["status"] == "done" and rec4["metrics"]["pairs_in"] == rec4["metrics"]["train_dc"] == 0
     assert {"train_dc.parquet", "scored_pairs.parquet", "score_distributions.png"} <= set(rec4["outputs"])
+    rec5 = m["stages"]["05"]  # no pair to train on: the stage says so and trains nothing
+    assert rec5["status"] == "done" and rec5["metrics"]["trained"] == []
 
     r2 = cli("run", "--preset", "smoke", "--run-dir", run_dir)
     assert r2.returncode == 0 and "[00_core] skipped: up to date" in r2.stdout
