@@ -64,7 +64,8 @@ def test_all_linear_counts_and_loss_goes_down(tmp_path):
     assert [w["epoch"] for w in weights] == [0, 1]
     for w in weights:
         assert abs(sum(w["weights"]) / len(w["weights"]) - 1) < 1e-6 and 0.25 - 1e-9 <= min(w["weights"]) and max(w["weights"]) <= 3 + 1e-9
-    assert not (stage_dir(tmp_path, "05") / ".checkpoints" / "all-linear").exists(), "checkpoints are removed after a finished training"
+    again = train_adapter(cfg(), tmp_path, "all-linear", rows(), log=lambda *a: None)  # a finished mode resumes from its last checkpoint
+    assert again["resumed_from"] == "checkpoint-16" and again["optimizer_steps"] == 16 and again["eval_loss_after"] == stats["eval_loss_after"]
 
 
 def _launch(run_dir: Path, c: RunConfig) -> subprocess.Popen:
@@ -129,6 +130,7 @@ def test_stage_trains_both_modes_merges_and_plots(tmp_path):
     assert res["modes"]["all-linear"]["trainable_parameters"] > res["modes"]["attention"]["trainable_parameters"]
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG" and (out / "merged" / "attention" / "model.safetensors").is_file()
     assert list((out / "tensorboard" / "attention").glob("events.out.tfevents.*"))
+    assert not (out / ".checkpoints").exists() and not (out / ".difficulty").exists(), "the finished stage removes its scratch state"
 
 
 def test_empty_train_dc_trains_nothing(tmp_path):
