@@ -123,6 +123,23 @@ class RunConfig:
     synth_skip_bad_rows: bool = _h("skip (count and list) unreadable source rows instead of stopping", default=False)
     heldout_per_category: int = _h("pairs held out for evaluation per category (seed 001 uses 10)", default=3)
     near_dup_threshold: float = _h("character 5-gram Jaccard at or above which two texts are near-duplicates", default=0.8)
+    # 02 experts
+    expert_min_pairs: int = _h("a (category, subdomain) cell gets an expert when it has at least this many creativity seed pairs", default=2)
+    expert_max_per_category: int = _h("most experts per category, largest cells first (0 = no limit; seed 000: 15)", default=3)
+    expert_eval_pairs: int = _h("pairs of each cell held out (whole source documents) for the expert's validation loss", default=1)
+    expert_mode: str = _h("LoRA targets of the experts: 'attention' or 'all-linear'", default="attention")
+    expert_epochs: int = _h("passes over each cell's training pairs", default=3)
+    expert_lr: float = _h("peak learning rate of the experts", default=0.002)
+    expert_index: str = _h("experts this run trains: '' (all), 'i', 'i-j' or 'i,j,k' (cluster array jobs)", default="")
+    expert_probes_per_category: int = _h("held-out prompts per category in the shared probe set the experts are profiled on", default=2)
+    expert_probe_new_tokens: int = _h("tokens generated per probe answer", default=64)
+    # 03 qubo
+    qubo_team_size: int = _h("team size K (seed 000 chooses a team from its 60 experts)", default=8)
+    qubo_quality: float = _h("weight a of the quality term", default=1.0)
+    qubo_diversity: float = _h("diversity weight per team member: b = qubo_diversity / (K - 1)", default=1.0)
+    qubo_balance: float = _h("weight d of the balance term over categories", default=0.5)
+    qubo_solver: str = _h("'swap-anneal' (ours), 'dwave-sa' (the seed's), 'greedy', 'random', 'exact' (n <= 20) or 'milp'", default="swap-anneal")
+    team_docs_per_expert: int = _h("documents of its own subdomain each team expert writes pairs for", default=3)
     # 04 scoring
     score_w_fluency: float = _h("weight of fluency (distinct ideas) in the total score", default=0.2)
     score_w_flexibility: float = _h("weight of flexibility (idea clusters) in the total score", default=0.15)
@@ -194,6 +211,15 @@ class RunConfig:
         _require(0 <= self.lora_eval_fraction < 1, "lora_eval_fraction", self.lora_eval_fraction, "a number in [0, 1)")
         _require(self.lora_format in ("answer_first", "dc_format"), "lora_format", self.lora_format, "'answer_first' or 'dc_format'")
         _require(0 < self.lora_weight_floor <= 1 <= self.lora_weight_cap, "lora_weight_cap", (self.lora_weight_floor, self.lora_weight_cap), "floor in (0, 1] and cap >= 1")
+        for k in ("expert_min_pairs", "expert_epochs", "expert_probes_per_category", "expert_probe_new_tokens", "qubo_team_size", "team_docs_per_expert"):
+            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        for k in ("expert_max_per_category", "expert_eval_pairs"): _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
+        _require(self.expert_mode in ("attention", "all-linear"), "expert_mode", self.expert_mode, "'attention' or 'all-linear'")
+        _require(self.expert_lr > 0, "expert_lr", self.expert_lr, "a number > 0")
+        _require(re.fullmatch(r"\s*(\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*)?\s*", str(self.expert_index)) is not None, "expert_index", self.expert_index, "'', 'i', 'i-j' or 'i,j,k'")
+        for k in ("qubo_quality", "qubo_diversity", "qubo_balance"): _require(getattr(self, k) >= 0, k, getattr(self, k), "a number >= 0")
+        _require(self.qubo_solver in ("swap-anneal", "dwave-sa", "greedy", "random", "exact", "milp"), "qubo_solver", self.qubo_solver,
+                 "'swap-anneal', 'dwave-sa', 'greedy', 'random', 'exact' or 'milp'")
 
     @classmethod
     def field_names(cls) -> list[str]: return [f.name for f in fields(cls)]

@@ -301,19 +301,21 @@ def _device_for_rank(device: str) -> str:
     rank = os.environ.get("LOCAL_RANK")
     return f"cuda:{rank}" if rank is not None and (device == "auto" or device.startswith("cuda")) and torch.cuda.is_available() else device
 
-def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = None, log=print, keep_model: bool = False) -> dict:
-    "Train one LoRA adapter on the stage's pairs; save it under `05_lora/adapters/<mode>`; return its statistics (and the model, if `keep_model`)."
+def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = None, log=print, keep_model: bool = False, *,
+                  settings: LoraSettings | None = None, out_dir=None, name: str | None = None, eval_rows: list[dict] | None = None) -> dict:
+    """Train one LoRA adapter; save it under `<out_dir>/adapters/<name>` (default `05_lora/adapters/<mode>`); return its statistics
+    (and the model and tokenizer, if `keep_model`). Stage 05 trains on `train_dc`; stage 02 passes each expert's cell as `rows` and `eval_rows`."""
     from peft import get_peft_model
     from transformers.integrations import TensorBoardCallback
     from creativity_llm.models import load_model, describe_model
-    s = LoraSettings.from_run_config(cfg, mode)
-    out = stage_dir(run_dir, "05")
+    s = settings or LoraSettings.from_run_config(cfg, mode)
+    out, name = Path(out_dir) if out_dir is not None else stage_dir(run_dir, "05"), name or s.mode
     rows = rows if rows is not None else training_rows(run_dir)
     t0 = time.perf_counter()
     device = _device_for_rank(cfg.device)
     model, tok = load_model(cfg.model, device=device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
     on_cuda = model.device.type == "cuda"
-    train_rows, eval_rows = split_by_source(rows, s.eval_fraction, cfg.seed)
+    train_rows, eval_rows = (rows, eval_rows) if eval_rows is not None else split_by_source(rows, s.eval_fraction, cfg.seed)
     encode = lambda rs: [e for e in (encode_pair(r, tok, s.fmt, s.max_len) for r in rs) if e is not None]
     train_ex, eval_ex = encode(train_rows), encode(eval_rows)
     for i, e in enumerate(train_ex): e["index"] = i
@@ -326,11 +328,11 @@ def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = 
     torch.manual_seed(cfg.seed)
     peft_model = get_peft_model(model, lora_config(model, s))  # wraps `model` in place
     trainable, total = peft_model.get_nb_trainable_parameters()
-    if trainable != expected: raise AssertionError(f"{mode}: {trainable:,} trainable parameters, expected r·(d_in+d_out) = {expected:,}")
+    if trainable != expected: raise AssertionError(f"{name}: {trainable:,} trainable parameters, expected r·(d_in+d_out) = {expected:,}")
     use_ds = on_cuda and bool(s.deepspeed)
     fingerprint = json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "code": _code_sha256(), "data": data_sha,
                                "dtype": str(model.dtype), "deepspeed": use_ds, "world_size": int(os.environ.get("WORLD_SIZE", 1))})
-    ckpt_dir = out / ".checkpoints" / mode
+    ckpt_dir = out / ".checkpoints" / name
     args = TrainingArguments(
         output_dir=str(ckpt_dir), num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, learning_rate=s.lr, lr_scheduler_type="cosine", warmup_steps=s.warmup_ratio, weight_decay=0.0,
@@ -343,31 +345,31 @@ def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = 
     resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
     args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
-    callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / mode))] if args.process_index == 0 else [])
+    callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 else [])
     trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
                                   data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)
-    log(f"[05] {mode}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
+    log(f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
         + (f", resuming from {resume_from.name}" if resume_from else ""))
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     final = trainer.state.global_step
     if eval_ex and not any("eval_loss" in h and h.get("step") == final for h in trainer.state.log_history):
         trainer.evaluate()  # resumed from a checkpoint saved before its epoch's evaluation: evaluate the final model once
     if trainer.is_world_process_zero():
-        adapter_dir = out / "adapters" / mode
+        adapter_dir = out / "adapters" / name
         with atomic_path(adapter_dir, is_dir=True) as tmp:
             peft_model.save_pretrained(tmp, safe_serialization=True)
         evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]  # the whole run, also across a resume
-        stats = {"mode": mode, "trainable_parameters": trainable, "total_parameters": total, "targets": len(targets),
+        stats = {"name": name, "mode": s.mode, "trainable_parameters": trainable, "total_parameters": total, "targets": len(targets),
                  "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": len(rows) - len(train_ex) - len(eval_ex),
                  "optimizer_steps": trainer.state.global_step, "epochs": s.epochs, "train_loss": float(np.mean(losses)) if losses else None,
                  "eval_loss_before": evals[0] if evals else None, "eval_loss_after": evals[-1] if evals else None, "resumed_from": resume_from.name if resume_from else None,
                  "deepspeed": use_ds, "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""), "seconds": round(time.perf_counter() - t0, 1)}
-        write_json(out / "logs" / f"{mode}_log_history.json", trainer.state.log_history)
-        write_json(out / "logs" / f"{mode}_sample_weights.json", weighting.history)
-        write_json(out / "logs" / f"{mode}_batches.json", trainer.batch_log)
-        write_json(out / "logs" / f"{mode}_stats.json", stats)
-        return {**stats, "model": peft_model} if keep_model else stats
+        write_json(out / "logs" / f"{name}_log_history.json", trainer.state.log_history)
+        write_json(out / "logs" / f"{name}_sample_weights.json", weighting.history)
+        write_json(out / "logs" / f"{name}_batches.json", trainer.batch_log)
+        write_json(out / "logs" / f"{name}_stats.json", stats)
+        return {**stats, "model": peft_model, "tokenizer": tok} if keep_model else stats
     return {}
 
 def _code_sha256() -> str:

@@ -41,7 +41,7 @@ def test_attention_only_leaves_every_ffn_weight_bit_identical(tmp_path):
     base, _ = load_model("micro:llama", device="cpu", dtype="float32")
     before = {n: p.detach().clone() for n, p in base.named_parameters()}
     stats = train_adapter(cfg(), tmp_path, "attention", rows(), log=lambda *a: None, keep_model=True)
-    model = stats.pop("model")
+    model = stats.pop("model"); stats.pop("tokenizer")
     after = dict(model.get_base_model().named_parameters())
     lora = [n for n in after if "lora_" in n]
     assert lora and not [n for n in lora if is_ffn_module(n.split(".lora_")[0])], "an FFN module got an adapter"
