@@ -25,7 +25,7 @@ __all__ = ['EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS
            'segment_lang', 'content_words', 'split_ideas', 'Idea', 'distinct_ideas', 'text_view', 'clear_caches',
            'Cues', 'domains_of', 'idea_details', 'detail_count', 'claim_parts', 'ReferenceCorpus', 'saturate',
            'ScorerConfig', 'Score', 'PatentQualityScorer', 'load_aut', 'spearman_ci', 'validate_aut', 'select_top',
-           'plot_score_distributions', 'scorer_config', 'pairs_to_score', 'reference_for', 'score_pairs']
+           'plot_score_distributions', 'scorer_config', 'pairs_to_score', 'read_pairs', 'reference_for', 'score_pairs']
 
 # %% ../nbs/04_scoring.ipynb #594855f1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
@@ -599,13 +599,18 @@ def scorer_config(cfg: RunConfig) -> ScorerConfig:
     "The scorer settings a run configuration asks for."
     return ScorerConfig(weights={k: getattr(cfg, f"score_w_{k}") for k in DIMENSIONS}, originality=cfg.score_originality)
 
-def pairs_to_score(run_dir) -> Path:
-    "`team_pairs` of stage 03 when it has produced them, else `seed_pairs` of stage 01."
+def pairs_to_score(run_dir) -> list[Path]:
+    "`seed_pairs` of stage 01, and `team_pairs` of stage 03 when it has produced them."
     team = stage_dir(run_dir, "03") / "team_pairs.parquet"
     seed = stage_dir(run_dir, "01") / "seed_pairs.parquet"
-    if team.is_file(): return team
-    if seed.is_file(): return seed
-    raise FileNotFoundError(f"no pairs to score: neither {team} nor {seed} exists (run stage 01 first)")
+    if not seed.is_file(): raise FileNotFoundError(f"no pairs to score: {seed} does not exist (run stage 01 first)")
+    return [seed] + ([team] if team.is_file() else [])
+
+def read_pairs(paths: list[Path]):
+    "The pairs of all `paths` as one table, with `origin` ('seed_pairs', 'team_pairs') and, for the team's, the `expert` that wrote them."
+    import pyarrow as pa, pyarrow.parquet as pq
+    tables = [(t := pq.read_table(p)).append_column("origin", pa.array([p.stem] * len(t), pa.string())) for p in paths]
+    return pa.concat_tables(tables, promote_options="default")
 
 def reference_for(cfg: RunConfig, rows: list[dict]) -> dict[str, ReferenceCorpus]:
     "Reference corpora by pool: '' (all the run's creativity responses, or a file) and, for 'run-category', one per category."
@@ -623,8 +628,8 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
     import pyarrow as pa, pyarrow.parquet as pq
     t0 = time.perf_counter()
     out = stage_dir(run_dir, "04")
-    src = pairs_to_score(run_dir)
-    table = pq.read_table(src)
+    srcs = pairs_to_score(run_dir)
+    table = read_pairs(srcs)
     rows = table.to_pylist()
     refs = reference_for(cfg, rows)
     settings = scorer_config(cfg)
@@ -644,12 +649,12 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
         with atomic_path(out / f"{name}.parquet") as tmp: pq.write_table(t, tmp)
     for pool, ref in refs.items(): ref.save(out / f"reference_corpus{'_' + pool if pool else ''}.jsonl")
     write_json(out / "scorer_config.json", {**asdict(settings), "reference": cfg.score_reference, "threshold": cfg.score_threshold,
-                                           "top_fraction": cfg.score_top_fraction, "filter_qa": cfg.score_filter_qa, "input": str(src.relative_to(Path(run_dir)))})
+                                           "top_fraction": cfg.score_top_fraction, "filter_qa": cfg.score_filter_qa, "input": ", ".join(str(s.relative_to(Path(run_dir))) for s in srcs)})
     judged = {k: [getattr(scored[i], k) for i in filtered] for k in DIMENSIONS + ("total",)}
     kept = {k: [getattr(scored[i], k) for i in filtered if selected[i]] for k in DIMENSIONS + ("total",)}
     fig = plot_score_distributions(judged, kept, out / "score_distributions.png", f"stage 04: {len(kept['total'])} of {len(filtered)} pairs kept")
     by_task = Counter(r["task"] for r in rows)
-    stats = {"input": src.name, "pairs_in": len(rows), "scored": len(filtered), "kept": sum(selected[i] for i in filtered),
+    stats = {"input": ", ".join(s.name for s in srcs), "pairs_in": len(rows), "by_origin": dict(Counter(r["origin"] for r in rows)), "scored": len(filtered), "kept": sum(selected[i] for i in filtered),
              "train_dc": sum(selected), "passed_through": len(rows) - len(filtered), "by_task": dict(by_task),
              "kept_per_category": dict(Counter(r["category"] or r["lehnert_category"] for r, s in zip(rows, selected) if s)),
              "mean_total_scored": float(np.mean(judged["total"])) if filtered else None,
