@@ -35,6 +35,9 @@ def test_smoke_run_end_to_end_then_skipped(tmp_path):
     checks = [json.loads(l) for l in (run_dir / "00_core" / "generation_check.jsonl").read_text().splitlines()]
     assert len(checks) == 2 and all(isinstance(c["answer"], str) for c in checks)
     assert not [p for p in run_dir.rglob(".*tmp*")], "no temporary file survives a finished run"
+    rec2, rec3 = m["stages"]["02"], m["stages"]["03"]  # no seed pairs, so no cell has enough for an expert: an empty bank, no team
+    assert rec2["status"] == "done" and rec2["metrics"]["cells"] == 0 and "experts.parquet" in rec2["outputs"]
+    assert rec3["status"] == "done" and json.loads((run_dir / "03_qubo" / "team.json").read_text())["team"] == []
     rec4 = m["stages"]["04"]  # the random model writes no usable pair: scoring still runs, on nothing
     assert rec4["status"] == "done" and rec4["metrics"]["pairs_in"] == rec4["metrics"]["train_dc"] == 0
     assert {"train_dc.parquet", "scored_pairs.parquet", "score_distributions.png"} <= set(rec4["outputs"])
