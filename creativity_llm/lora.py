@@ -76,10 +76,12 @@ def expected_lora_parameters(model, targets: list[str], r: int) -> int:
 
 # %% ../nbs/05_lora.ipynb #94c367b5
 def encode_pair(row: dict, tok, fmt: str = "answer_first", max_len: int = 384) -> dict | None:
-    "Token ids, labels (−100 on the prompt) and a rationale mask for one pair; None if no answer token fits in `max_len`."
+    """Token ids, labels (−100 on the prompt) and a rationale mask for one pair; None if no answer token fits in `max_len`.
+    A `system` field, if the row has one, becomes the system turn (stage 02 trains experts with the prompts they will be asked)."""
     target = row.get(fmt) or row["response"]
-    prompt = tok.apply_chat_template([{"role": "user", "content": row["instruction"]}], tokenize=False, add_generation_prompt=True)
-    full = tok.apply_chat_template([{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": target}], tokenize=False)
+    turns = ([{"role": "system", "content": row["system"]}] if row.get("system") else []) + [{"role": "user", "content": row["instruction"]}]
+    prompt = tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(turns + [{"role": "assistant", "content": target}], tokenize=False)
     if not full.startswith(prompt): raise ValueError(f"pair {row.get('id')}: the chat template renders the prompt differently with an answer")
     start = len(prompt)
     rationale = row.get("rationale") or ""
@@ -248,7 +250,7 @@ class LoraSettings:
     batch_size: int = field(default=8, metadata={"help": "pairs per micro-batch"})
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     max_len: int = field(default=384, metadata={"help": "tokens per pair"})
-    fmt: str = field(default="answer_first", metadata={"help": "target field: 'answer_first' or 'dc_format'"})
+    fmt: str = field(default="answer_first", metadata={"help": "target field: 'answer_first', 'dc_format' or 'response' (the plain answer; stage 02's experts)"})
     eval_fraction: float = field(default=0.15, metadata={"help": "share of source documents held out"})
     hard_weighting: bool = field(default=True, metadata={"help": "weight samples by rationale difficulty"})
     weight_cap: float = field(default=3.0, metadata={"help": "largest sample weight"})
@@ -259,7 +261,7 @@ class LoraSettings:
 
     def __post_init__(self):
         if self.mode not in LORA_MODES: raise ValueError(f"mode {self.mode!r}: expected one of {', '.join(LORA_MODES)}")
-        if self.fmt not in ("answer_first", "dc_format"): raise ValueError(f"fmt {self.fmt!r}: expected 'answer_first' or 'dc_format'")
+        if self.fmt not in ("answer_first", "dc_format", "response"): raise ValueError(f"fmt {self.fmt!r}: expected 'answer_first', 'dc_format' or 'response'")
         if not 0 < self.weight_floor <= 1 <= self.weight_cap: raise ValueError("need 0 < weight_floor <= 1 <= weight_cap")
 
     @classmethod
@@ -348,7 +350,7 @@ def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = 
     callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 else [])
     trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
                                   data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)
-    log(f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
+    log(("[05] " if out_dir is None else "") + f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
         + (f", resuming from {resume_from.name}" if resume_from else ""))
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     final = trainer.state.global_step
@@ -361,7 +363,7 @@ def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = 
         evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]  # the whole run, also across a resume
         stats = {"name": name, "mode": s.mode, "trainable_parameters": trainable, "total_parameters": total, "targets": len(targets),
-                 "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": len(rows) - len(train_ex) - len(eval_ex),
+                 "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": len(train_rows) + len(eval_rows) - len(train_ex) - len(eval_ex),
                  "optimizer_steps": trainer.state.global_step, "epochs": s.epochs, "train_loss": float(np.mean(losses)) if losses else None,
                  "eval_loss_before": evals[0] if evals else None, "eval_loss_after": evals[-1] if evals else None, "resumed_from": resume_from.name if resume_from else None,
                  "deepspeed": use_ds, "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""), "seconds": round(time.perf_counter() - t0, 1)}

@@ -26,7 +26,19 @@ def test_penalised_ground_state_is_the_best_team(seed):
     oracle = exact_team(p)
     assert oracle.feasible and len(oracle.members) == p.K
     assert swap_anneal(p, seed=seed).energy == pytest.approx(oracle.energy, abs=1e-9)
-    assert milp_team(p).energy == pytest.approx(oracle.energy, abs=1e-9)
+    for t in (milp_team(p), milp_team(p, by_counts=False)):  # HiGHS at a zero gap: exact, not within its default 1e-4
+        assert t.info["optimal"] and t.energy == pytest.approx(oracle.energy, abs=1e-9)
+
+
+def test_problem_rejects_bad_input():
+    with pytest.raises(ValueError, match="n_groups=2 but the items fall in 3 groups"):
+        TeamProblem([0.1, 0.2, 0.3], [0, 1, 2], 2, similarity=np.eye(3), n_groups=2)
+    with pytest.raises(ValueError, match="NaN"):
+        TeamProblem([0.1, 0.2], [0, 1], 1, similarity=np.array([[1, np.nan], [np.nan, 1]]))
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        TeamProblem([0.1, 0.2], [0, 1], 1, similarity=np.eye(2), b=-1)
+    with pytest.raises(ValueError, match="K=3 must be in 1..n=2"):
+        TeamProblem([0.1, 0.2], [0, 1], 3, similarity=np.eye(2))
 
 
 @settings(max_examples=40, deadline=None)
@@ -97,7 +109,7 @@ def test_fewer_experts_than_K():
 def _pair(i, cat, sub, src):
     return {"id": f"{src}/{cat}", "task": "creativity", "instruction": f"Invent uses for device {i} ({sub}).", "response": f"1. Use {i} as a lamp\n2. Use it as a fan",
             "category": cat, "subdomain": sub, "source_id": src, "lang": "en", "answer_first": f"Answer: lamp {i}\nRationale: it glows", "dc_format": "x",
-            "rationale": "it glows", "ideas": [f"Use {i} as a lamp", "Use it as a fan"]}
+            "rationale": "it glows", "ideas": [f"Use {i} as a lamp", "Use it as a fan"], "input": f"A device {i} for {sub}."}
 
 
 @pytest.fixture
