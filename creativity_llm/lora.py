@@ -356,7 +356,9 @@ def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = 
     args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
     callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 else [])
-    if out_dir is None: callbacks.append(SaveEpochAdapters(out / ".epochs" / name))  # hidden until the stage ends: a resumed run keeps earlier epochs
+    if out_dir is None:  # hidden until the stage ends: a resumed run keeps its earlier epochs, a fresh one starts empty
+        if resume_from is None: shutil.rmtree(out / ".epochs" / name, ignore_errors=True)
+        callbacks.append(SaveEpochAdapters(out / ".epochs" / name))
     trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
                                   data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)
     log(("[05] " if out_dir is None else "") + f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"

@@ -200,12 +200,12 @@ GEMMA_TEMPLATE = (
 
 def _default_chat_template(model, tok):
     "A base model ships no chat template: give it its family's turn format (Gemma's, whose markers a base model's vocabulary has), else ChatML."
-    end = tok.convert_tokens_to_ids("<end_of_turn>") if "<end_of_turn>" in tok.get_vocab() else None
-    if model.config.model_type.startswith("gemma") and end is not None:
-        tok.chat_template = GEMMA_TEMPLATE
+    gemma = model.config.model_type.startswith("gemma") and "<end_of_turn>" in tok.get_vocab()
+    tok.chat_template = GEMMA_TEMPLATE if gemma else CHATML_TEMPLATE
+    marker = "<end_of_turn>" if gemma else "<|im_end|>"
+    if marker in tok.get_vocab():  # the end of a turn ends generation
         eos = model.generation_config.eos_token_id
-        model.generation_config.eos_token_id = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []), end})  # a turn ends generation
-    else: tok.chat_template = CHATML_TEMPLATE
+        model.generation_config.eos_token_id = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []), tok.convert_tokens_to_ids(marker)})
 
 # %% ../nbs/00a_models.ipynb #18f0b72c
 def describe_model(spec: str, model=None, cache_dir=None) -> dict:
