@@ -151,3 +151,23 @@ def test_server_rejects_bad_requests(server):
     r = httpx.post(f"{server}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": "many"})
     assert r.status_code == 400 and "'max_tokens'" in r.json()["error"]["message"]
     assert httpx.get(f"{server}/v1/models").json()["data"][0]["id"] == "micro:llama"
+
+
+def test_judge_over_an_endpoint_counts_failures_and_survives_faults(server):
+    "Stage 07's judge through the OpenAI-compatible client: a faulty endpoint and gibberish verdicts are counted, never scored."
+    from creativity_llm.core import RunConfig
+    from creativity_llm.evaluation import judge_generator, judge_answers
+    proxy = FaultProxy(server)
+    try:
+        cfg = RunConfig(model="micro:llama", judge_url=proxy.url + "/v1", judge_model="micro", teacher_max_retries=0, teacher_timeout_s=20.0)
+        gen, what = judge_generator(cfg, models=None)
+        assert what == f"micro at {proxy.url}/v1"
+        proxy.plan = ["503", "garbage"]
+        cases = [{"id": f"m|{i}", "model": "m", "prompt_id": str(i), "category": "qa", "lang": "en", "question": "Why?", "answer": "Because.",
+                  "reference": "Because."} for i in range(3)]
+        judged = judge_answers(gen, cases, max_attempts=2, prefill="")
+        assert [j["id"] for j in judged] == [c["id"] for c in cases]
+        assert all(j["score"] is None and j["attempts"] == 2 for j in judged)  # the micro model cannot write a verdict
+        assert all(j["error"] for j in judged)  # each failure says why
+    finally:
+        proxy.close()
