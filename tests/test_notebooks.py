@@ -17,6 +17,10 @@ ALL_NBS = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
 def test_stage_parameters_match_tiny_preset(nb_path):
     params = pm.inspect_notebook(str(nb_path))
     assert "run_dir" in params, "every stage takes run_dir"
+    nb = nbformat.read(nb_path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    lines = [l for l in cell.source.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    assert len(params) == len(lines), f"{nb_path.name}: papermill reads {len(params)} of {len(lines)} parameters (an '=' in a comment breaks its parser)"
     tiny = resolve_config("tiny").to_dict()
     for name, p in params.items():
         if name == "run_dir": continue
