@@ -187,6 +187,22 @@ class RunConfig:
     judge_prefill: str = _h("start of the judge's reply, read as part of it: keeps a small local judge to the format ('' = none, the seed's judgement-first order)", default='{"score":')
     judge_max_attempts: int = _h("times an unparseable verdict is asked for in all (then counted as a failure)", default=2)
     judge_injection_cases: int = _h("answers re-judged with an instruction to the judge appended (the injection check); 0 = skip", default=4)
+    # 06 graft
+    graft_source: str = _h("stage 05 adapter the main SkillPack is extracted from", default="attention")
+    graft_energy: float = _h("share of each module's spectral energy (sum of squared singular values) a SkillPack keeps (beta)", default=0.9)
+    graft_max_rank: int = _h("hard cap on the rank a SkillPack keeps per module", default=64)
+    graft_bands: str = _h("bits of the singular vectors, leading ones first, as 'bits:count,...,bits:rest' (GraftLLM's, for hidden size 4096)", default="8:20,4:180,2:rest")
+    graft_band_reference: int = _h("hidden size the band counts are written for; they scale with the model's (0 = as written)", default=4096)
+    graft_group_size: int = _h("values per quantisation group (one fp16 step and offset each)", default=64)
+    graft_embed_density: float = _h("share of an embedding or output-head delta kept by magnitude", default=0.1)
+    graft_curve: str = _h("energies (beta) of the compression curve, comma-separated", default="0.5,0.8,0.9,1.0")
+    graft_skills: int = _h("stage 02 experts grafted as skills (the largest of each category, in category order); 0 = no fusion", default=3)
+    graft_skill_eval_pairs: int = _h("held-out pairs of its category that score a skill", default=4)
+    graft_fusion_weight: float = _h("weight of every pack in weighted addition, TIES and DARE", default=1.0)
+    graft_density: float = _h("share of each delta TIES keeps (trim) and DARE keeps (random drop)", default=0.5)
+    graft_arrow_top_k: int = _h("packs the Arrow router mixes per token", default=1)
+    graft_mc_items: int = _h("retention items (a seeded sample of eval_mc_en's set) scored per fused model", default=80)
+    graft_kl_passages: int = _h("general passages for KL(base || fused model)", default=8)
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -219,6 +235,16 @@ class RunConfig:
         for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases"):
             _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         _require(self.eval_mt_bench_lang in ("en", "ja"), "eval_mt_bench_lang", self.eval_mt_bench_lang, "'en' or 'ja'")
+        _require(0 < self.graft_energy <= 1, "graft_energy", self.graft_energy, "a number in (0, 1]")
+        _require(all(_is_energy(e) for e in self.graft_curve.split(",")), "graft_curve", self.graft_curve, "numbers in (0, 1], comma-separated")
+        _require(0 < self.graft_embed_density <= 1, "graft_embed_density", self.graft_embed_density, "a number in (0, 1]")
+        _require(0 < self.graft_density <= 1, "graft_density", self.graft_density, "a number in (0, 1]")
+        _require(self.graft_group_size >= 8 and self.graft_group_size % 8 == 0, "graft_group_size", self.graft_group_size, "a multiple of 8")
+        _require(re.fullmatch(r"(\d+:\d+,)*\d+:rest", self.graft_bands.replace(" ", "")) is not None, "graft_bands", self.graft_bands, "'bits:count,...,bits:rest'")
+        for k in ("graft_max_rank", "graft_skill_eval_pairs", "graft_arrow_top_k", "graft_mc_items"):
+            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        for k in ("graft_band_reference", "graft_skills", "graft_kl_passages"):
+            _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         _require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
         modes = [m for m in self.lora_modes.split(",") if m]
         _require(bool(modes) and set(modes) <= {"attention", "all-linear"}, "lora_modes", self.lora_modes, "'attention', 'all-linear' or both, comma-separated")
@@ -274,6 +300,10 @@ def _checked(key: str, value, tp):
     if not ok:
         raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
     return value
+
+def _is_energy(text: str) -> bool:
+    try: return 0 < float(text) <= 1
+    except ValueError: return False
 
 def _require(ok: bool, key: str, value, what: str):
     if not ok: raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
@@ -344,7 +374,7 @@ STAGES = [
     Stage("03", "qubo", ("00", "01", "02")),
     Stage("04", "scoring", ("01", "03")),
     Stage("05", "lora", ("00", "04")),
-    Stage("06", "graft", ("00", "05")),
+    Stage("06", "graft", ("00", "01", "02", "04", "05")),
     Stage("07", "eval", ("00", "01", "05", "06")),
 ]
 STAGE_BY_ID = {s.id: s for s in STAGES}

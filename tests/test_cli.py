@@ -23,7 +23,7 @@ def test_smoke_run_end_to_end_then_skipped(tmp_path):
     wall = time.perf_counter() - t0
     assert r.returncode == 0, r.stdout + r.stderr
     assert wall < 120, f"smoke run took {wall:.0f} s"
-    assert "stages: 00_core" in r.stdout and "not written yet" in r.stdout
+    assert "stages: 00_core" in r.stdout and "06_graft" in r.stdout
     m = json.loads((run_dir / "manifest.json").read_text())
     rec = m["stages"]["00"]
     assert rec["status"] == "done" and rec["params"]["model"] == "micro:llama"
@@ -43,6 +43,8 @@ def test_smoke_run_end_to_end_then_skipped(tmp_path):
     assert {"train_dc.parquet", "scored_pairs.parquet", "score_distributions.png"} <= set(rec4["outputs"])
     rec5 = m["stages"]["05"]  # no pair to train on: the stage says so and trains nothing
     assert rec5["status"] == "done" and rec5["metrics"]["trained"] == []
+    rec6 = m["stages"]["06"]  # nothing was tuned: nothing to graft, said so
+    assert rec6["status"] == "done" and set(rec6["outputs"]) == {"stats.json"} and rec6["metrics"]["retained_gain"] is None
     rec7 = m["stages"]["07"]  # only the base to evaluate; the random judge's verdicts are all counted failures, never scores
     assert rec7["status"] == "done" and rec7["metrics"]["models"] == ["base"]
     assert {"report.md", "summary.json", "retention.parquet", "judgements.parquet", "retention.png"} <= set(rec7["outputs"])
