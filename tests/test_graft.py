@@ -162,3 +162,16 @@ def test_stage_on_a_synthetic_run(tmp_path):
     for s in ("divergent.energy", "reasoning.energy", "perspective.energy"):
         SkillPack.load(run / "06_graft" / "skillpacks" / s)
         assert (run / "06_graft" / "skill_adapters" / s / "adapter_config.json").is_file()
+
+
+def test_pack_file_with_a_mis_shaped_tensor_fails_on_load(pack):
+    from safetensors.torch import load_file, save_file
+    t = load_file(str(pack / "skillpack.safetensors"))
+    name = "model.layers.1.self_attn.v_proj.weight"
+    t[f"{name}/S"] = torch.cat([t[f"{name}/S"], torch.ones(1)])
+    t[f"{name}/V0.codes"] = t[f"{name}/V0.codes"][:, :-1].contiguous()
+    save_file(t, str(pack / "skillpack.safetensors"))
+    with pytest.raises(SkillPackError, match=name.replace(".", r"\.")): SkillPack.load(pack)
+    t[f"{name}/S"] = t[f"{name}/S"][:-1].contiguous()  # S right again: the vectors' codes are still one byte short per row
+    save_file(t, str(pack / "skillpack.safetensors"))
+    with pytest.raises(SkillPackError, match=name.replace(".", r"\.") + ": V"): SkillPack.load(pack)
