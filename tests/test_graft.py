@@ -175,3 +175,14 @@ def test_pack_file_with_a_mis_shaped_tensor_fails_on_load(pack):
     t[f"{name}/S"] = t[f"{name}/S"][:-1].contiguous()  # S right again: the vectors' codes are still one byte short per row
     save_file(t, str(pack / "skillpack.safetensors"))
     with pytest.raises(SkillPackError, match=name.replace(".", r"\.") + ": V"): SkillPack.load(pack)
+
+
+def test_state_hash_covers_bf16_and_scalar_buffers():
+    "Gemma keeps a 0-d buffer (its embedding scale) and GPU runs load bf16: both must hash, and any bit flip must show."
+    m = torch.nn.Linear(4, 4).to(torch.bfloat16)
+    m.register_buffer("scale", torch.tensor(3.0))
+    h = state_sha256(m)
+    with torch.no_grad(): m.scale += 1
+    assert state_sha256(m) != h
+    with torch.no_grad(): m.scale -= 1; m.weight.view(torch.int16)[0, 0] ^= 1
+    assert state_sha256(m) != h
