@@ -186,3 +186,51 @@ def test_state_hash_covers_bf16_and_scalar_buffers():
     assert state_sha256(m) != h
     with torch.no_grad(): m.scale -= 1; m.weight.view(torch.int16)[0, 0] ^= 1
     assert state_sha256(m) != h
+
+
+def test_tied_weights_nan_and_edited_tensors_are_refused(pack):
+    p = SkillPack.load(pack)
+    model, _ = micro_model(0)  # ties lm_head to embed_tokens
+    h = state_sha256(model)
+    emb = torch.zeros(model.config.vocab_size, 64); emb[3, :5] = 0.1
+    tied = extract_skillpack({"model.embed_tokens.weight": emb, "lm_head.weight": emb.clone()}, SkillPackConfig(), architecture_of(model), "tied")
+    with pytest.raises(SkillPackError, match="tied"): graft(model, tied)
+    name = "model.layers.0.self_attn.q_proj.weight"
+    nan = SkillPack(p.manifest, {**p.tensors, f"{name}/S": torch.full_like(p.tensors[f"{name}/S"], float("nan"))})
+    with pytest.raises(SkillPackError, match=name.replace(".", r"\.")): graft(model, nan)  # the sha256 no longer matches
+    m = copy.deepcopy(nan.manifest); del m["modules"][name]["sha256"]
+    with pytest.raises(SkillPackError, match="NaN"): graft(model, SkillPack(m, nan.tensors))
+    assert state_sha256(model) == h
+
+
+def test_adapters_with_more_than_lora_factors_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+    folder = random_adapter(tmp_path / "a")
+    t = load_file(str(folder / "adapter_model.safetensors"))
+    t["base_model.model.lm_head.modules_to_save.default.weight"] = torch.zeros(3, 3)
+    save_file(t, str(folder / "adapter_model.safetensors"))
+    with pytest.raises(SkillPackError, match="modules_to_save"): lora_factors(folder)
+
+
+def test_alpha_pattern_with_alternation(tmp_path):
+    folder = random_adapter(tmp_path / "a")
+    cfg = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**cfg, "alpha_pattern": {"q_proj|v_proj": 4 * cfg["r"]}}))
+    f = lora_factors(folder)
+    plain = lora_factors(random_adapter(tmp_path / "b"))
+    for n in f:
+        ratio = float(f[n][0].abs().sum() / plain[n][0].abs().sum())
+        assert abs(ratio - (2.0 if n.split(".")[-2] in ("q_proj", "v_proj") else 1.0)) < 1e-9, n
+
+
+def test_packs_of_different_ranks_route_with_arrow(tmp_path):
+    from peft import ArrowConfig, create_arrow_model
+    base, _ = micro_model(0)
+    packs = [extract_skillpack(lora_factors(random_adapter(tmp_path / f"a{i}", seed=i)), SkillPackConfig(energy=e, bands="32:rest"), architecture_of(base), f"p{i}")
+             for i, e in ((0, 0.5), (1, 0.999))]
+    ranks = [max(m["rank"] for m in p.modules.values()) for p in packs]
+    assert ranks[0] < ranks[1]
+    dirs = [str(pack_to_adapter(p, tmp_path / f"ad{i}", max(ranks))) for i, p in enumerate(packs)]
+    with pytest.raises(SkillPackError, match="below"): pack_to_adapter(packs[1], tmp_path / "x", ranks[0])
+    arrow = create_arrow_model(base, dirs, ArrowConfig(top_k=1, rng_seed=0))
+    with torch.no_grad(): assert torch.isfinite(arrow(input_ids=torch.tensor([[5, 6, 7]])).logits).all()
