@@ -17,10 +17,11 @@ from .multiple_choice import MCItem, bootstrap_ci, evaluate_mc, leading_special_
 
 # %% auto #0
 __all__ = ['MC_SETS', 'MODE_ORDER', 'MT_BENCH_FILES', 'shared_data_dir', 'mc_path', 'retention_items', 'tuned_adapters',
-           'epoch_adapters', 'ModelSet', 'general_passages', 'kl_from_base', 'retention', 'retention_rows',
-           'heldout_prompts', 'answer_prompts', 'creativity_scores', 'per_category', 'judge_generator', 'judge_cases',
-           'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention', 'plot_per_category',
-           'plot_per_epoch', 'epoch_name', 'epoch_series', 'write_report', 'run_eval']
+           'grafted_adapters', 'epoch_adapters', 'ModelSet', 'general_passages', 'kl_from_base', 'retention',
+           'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores', 'per_category',
+           'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
+           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series', 'write_report',
+           'run_eval']
 
 # %% ../nbs/07_eval.ipynb #af59772f
 MC_SETS = {  # name: (file under the shared data folder, language)
@@ -65,6 +66,12 @@ def tuned_adapters(run_dir) -> dict[str, Path]:
     root = stage_dir(run_dir, "05") / "adapters"
     found = {p.name: p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
     return dict(sorted(found.items(), key=lambda kv: _mode_key(kv[0])))
+
+def grafted_adapters(run_dir) -> dict[str, Path]:
+    "{'<mode>-skillpack': adapter folder} of stage 06: stage 05's adapter after compression into a SkillPack (scored for retention only)."
+    root = stage_dir(run_dir, "06") / "pack_adapters"
+    found = {f"{p.name}-skillpack": p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
+    return dict(sorted(found.items(), key=lambda kv: _mode_key(kv[0].removesuffix("-skillpack"))))
 
 def epoch_adapters(run_dir) -> dict[str, dict[int, Path]]:
     "{mode: {epoch: adapter folder}} saved by stage 05 at the end of every epoch."
@@ -455,26 +462,28 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     finals = tuned_adapters(run_dir)
     epochs = {m: e for m, e in epoch_adapters(run_dir).items() if m in finals}
     extra = {epoch_name(m, k, max(e)): p for m, e in epochs.items() for k, p in e.items() if k != max(e)}
-    models = ModelSet(base, tok, {**finals, **extra})
+    grafted = grafted_adapters(run_dir)
+    models = ModelSet(base, tok, {**finals, **extra, **grafted})
     names = ["base", *finals]
-    log(f"[07] models: {', '.join(names)}" + (f"; per-epoch adapters: {', '.join(extra)}" if extra else ""))
+    kept = names + list(grafted)  # retention and KL also for stage 06's SkillPacks: does compression change what is kept?
+    log(f"[07] models: {', '.join(names)}" + (f"; per-epoch adapters: {', '.join(extra)}" if extra else "") + (f"; SkillPacks (retention only): {', '.join(grafted)}" if grafted else ""))
 
     t = time.perf_counter(); ret, kl, item_rows = {}, {}, []
     for lang, spec in (("en", cfg.eval_mc_en), ("ja", cfg.eval_mc_ja)):
         if not spec: continue
         items = retention_items(spec, lang, cfg.eval_mc_items, cfg.seed)
-        ret[lang] = retention(models, names, items, lang, cfg.eval_batch_size, progress)
+        ret[lang] = retention(models, kept, items, lang, cfg.eval_batch_size, progress)
         item_rows += [{"lang": lang, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm")}, "loglik": json.dumps(r["loglik"])}
-                      for n in names for r in ret[lang][n]["items"]]
-        if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, names, general_passages(items, cfg.eval_kl_passages), max(1, cfg.eval_batch_size // 2), cfg.seed)
-        log(f"[07] retention {lang} ({len(items)} items of {spec}): " + ", ".join(f"{n} acc {ret[lang][n]['acc']:.3f} / norm {ret[lang][n]['acc_norm']:.3f}" for n in names)
+                      for n in kept for r in ret[lang][n]["items"]]
+        if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), max(1, cfg.eval_batch_size // 2), cfg.seed)
+        log(f"[07] retention {lang} ({len(items)} items of {spec}): " + ", ".join(f"{n} acc {ret[lang][n]['acc']:.3f} / norm {ret[lang][n]['acc_norm']:.3f}" for n in kept)
             + (" | KL " + ", ".join(f"{n} {v['kl']:.4f}" for n, v in kl[lang].items() if n != "base") if lang in kl else ""))
     tick("retention", t)
 
     t = time.perf_counter()
     s01 = stage_dir(run_dir, "01") / "eval_heldout.parquet"
     prompts = heldout_prompts(pq.read_table(s01).to_pylist() if s01.is_file() else [])
-    answers = answer_prompts(models, models.names, prompts, cfg, progress) if prompts else []
+    answers = answer_prompts(models, [n for n in models.names if n not in grafted], prompts, cfg, progress) if prompts else []
     creative = creativity_scores(cfg, run_dir, answers) if answers else []
     tick("answers", t); t = time.perf_counter()
     gen, judge_desc = judge_generator(cfg, models, progress)
@@ -487,7 +496,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     tick("mt_bench", t)
 
     res = {"model": cfg.model, "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
-           "adapter_hashes": {n: tree_sha256(p) for n, p in finals.items()},
+           "adapter_hashes": {n: tree_sha256(p) for n, p in {**finals, **grafted}.items()}, "skillpacks": list(grafted),
            "retention": retention_rows(ret), "kl": kl,
            "creativity_by_category": per_category([c for c in creative if c["model"] in names], "creativity", cfg.seed),
            "judge_by_category": per_category(final_judged, "score", cfg.seed),
