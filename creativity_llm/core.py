@@ -175,7 +175,8 @@ class RunConfig:
     eval_mc_en: str = _h("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", default="samples")
     eval_mc_ja: str = _h("Japanese retention set: 'samples', 'jcommonsenseqa', 'jmmlu' (shared data), a JSONL path, or '' (SmolLM2 knows no Japanese)", default="")
     eval_mc_items: int = _h("multiple-choice items per language, a seeded sample of the set", default=200)
-    eval_batch_size: int = _h("questions per batch in multiple-choice scoring and texts per batch in the KL measurement", default=16)
+    eval_batch_size: int = _h("questions per batch in multiple-choice scoring and texts per batch in the KL measurement", default=32)
+    eval_dtype: str = _h("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", default="auto-inference")
     eval_kl_passages: int = _h("held-out general passages per language for the KL forgetting measure", default=16)
     eval_max_new_tokens: int = _h("tokens each model may write per answer to a held-out or MT-Bench prompt", default=48)
     eval_mt_bench: int = _h("MT-Bench questions (turn 1, spread over the categories) answered and judged per model; 0 = none (needs the shared data)", default=0)
@@ -210,8 +211,9 @@ class RunConfig:
             setattr(self, f.name, _checked(f.name, getattr(self, f.name), hints[f.name]))
         _require(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
         _require(self.dtype in ("auto", "float32", "bfloat16", "float16"), "dtype", self.dtype, "'auto', 'float32', 'bfloat16' or 'float16'")
-        _require(self.teacher_dtype in ("auto", "auto-inference", "float32", "bfloat16", "float16"), "teacher_dtype", self.teacher_dtype,
-                 "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
+        for k in ("teacher_dtype", "eval_dtype"):
+            _require(getattr(self, k) in ("auto", "auto-inference", "float32", "bfloat16", "float16"), k, getattr(self, k),
+                     "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
         _require(self.temperature >= 0, "temperature", self.temperature, "a number >= 0")
         _require(0 < self.top_p <= 1, "top_p", self.top_p, "a number in (0, 1]")
         for k in ("gen_batch_size", "max_new_tokens", "teacher_concurrency", "stage_timeout_s"):

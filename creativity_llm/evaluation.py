@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import RunConfig, Manifest, atomic_path, stage_dir, tree_sha256, write_json
@@ -126,11 +127,10 @@ def kl_from_base(models: ModelSet, names: list[str], passages: list[str], batch_
     for s in range(0, len(passages), batch_size):
         x, mask = _token_batch(models.tok, passages[s:s + batch_size], models.model.device)
         with models.use("base") as m: base = _log_probs(m, x, mask)
-        p_base = [b.exp() for b in base]
         for name in names:
             if name == "base": per[name] += [0.0] * len(base); continue
             with models.use(name) as m: tuned = _log_probs(m, x, mask)
-            per[name] += [float((p * (b - t)).sum(-1).mean()) for p, b, t in zip(p_base, base, tuned)]
+            per[name] += [float(F.kl_div(t, b, reduction="none", log_target=True).sum(-1).mean()) for b, t in zip(base, tuned)]  # Σ p_b (log p_b - log p_t)
     out = {}
     for name, v in per.items():
         mean, lo, hi = bootstrap_ci(v, seed=seed)
@@ -227,7 +227,7 @@ def judge_generator(cfg: RunConfig, models: ModelSet, progress: bool = False):
                                 max_retries=cfg.teacher_max_retries, concurrency=cfg.teacher_concurrency, progress=progress, **sampling),
                 f"{cfg.judge_model or 'default'} at {cfg.judge_url}")
     if cfg.judge_model:
-        m, tok = load_model(cfg.judge_model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code)
+        m, tok = load_model(cfg.judge_model, device=cfg.device, dtype=cfg.eval_dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code)
         return TransformersGenerator(m, tok, batch_size=cfg.gen_batch_size, progress=progress, **sampling), f"local {cfg.judge_model}"
     gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, **sampling)
     return _AdaptersOff(models, gen), f"the base model {cfg.model} (adapters off)"
@@ -458,7 +458,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     t0, times = time.perf_counter(), {}
     out = stage_dir(run_dir, "07"); out.mkdir(parents=True, exist_ok=True)
     tick = lambda key, t: times.__setitem__(key, round(time.perf_counter() - t, 1))
-    base, tok = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
+    base, tok = load_model(cfg.model, device=cfg.device, dtype=cfg.eval_dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
     finals = tuned_adapters(run_dir)
     epochs = {m: e for m, e in epoch_adapters(run_dir).items() if m in finals}
     extra = {epoch_name(m, k, max(e)): p for m, e in epochs.items() for k, p in e.items() if k != max(e)}
