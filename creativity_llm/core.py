@@ -175,7 +175,7 @@ class RunConfig:
     eval_mc_en: str = _h("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", default="samples")
     eval_mc_ja: str = _h("Japanese retention set: 'samples', 'jcommonsenseqa', 'jmmlu' (shared data), a JSONL path, or '' (SmolLM2 knows no Japanese)", default="")
     eval_mc_items: int = _h("multiple-choice items per language, a seeded sample of the set", default=200)
-    eval_batch_size: int = _h("questions per batch in multiple-choice scoring and texts per batch in the KL measurement", default=32)
+    eval_batch_size: int = _h("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", default=64)
     eval_dtype: str = _h("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", default="auto-inference")
     eval_kl_passages: int = _h("held-out general passages per language for the KL forgetting measure", default=16)
     eval_max_new_tokens: int = _h("tokens each model may write per answer to a held-out or MT-Bench prompt", default=48)

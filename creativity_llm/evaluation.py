@@ -18,8 +18,8 @@ from .multiple_choice import MCItem, bootstrap_ci, evaluate_mc, leading_special_
 
 # %% auto #0
 __all__ = ['MC_SETS', 'MODE_ORDER', 'MT_BENCH_FILES', 'shared_data_dir', 'mc_path', 'retention_items', 'tuned_adapters',
-           'grafted_adapters', 'epoch_adapters', 'ModelSet', 'general_passages', 'kl_from_base', 'retention',
-           'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores', 'per_category',
+           'grafted_adapters', 'epoch_adapters', 'ModelSet', 'general_passages', 'token_kl', 'kl_from_base',
+           'retention', 'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores', 'per_category',
            'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
            'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series', 'write_report',
            'run_eval']
@@ -120,6 +120,10 @@ def _log_probs(model, x, mask) -> list[torch.Tensor]:
     h = model.get_decoder()(input_ids=x, attention_mask=mask).last_hidden_state
     return [torch.log_softmax(_logits(model, h[r, :int(mask[r].sum())]), -1) for r in range(len(x))]
 
+def token_kl(base_logprobs: torch.Tensor, logprobs: torch.Tensor) -> float:
+    "Mean over positions of KL(base ‖ model) = Σ_v p_base (log p_base - log p_model), from two [positions, vocabulary] log-softmaxes."
+    return float(F.kl_div(logprobs, base_logprobs, reduction="none", log_target=True).sum(-1).mean())
+
 @torch.inference_mode()
 def kl_from_base(models: ModelSet, names: list[str], passages: list[str], batch_size: int = 8, seed: int = 0) -> dict[str, dict]:
     "Mean per-token KL(base ‖ model) on `passages` for each of `names`, with a bootstrap interval over passages."
@@ -130,7 +134,7 @@ def kl_from_base(models: ModelSet, names: list[str], passages: list[str], batch_
         for name in names:
             if name == "base": per[name] += [0.0] * len(base); continue
             with models.use(name) as m: tuned = _log_probs(m, x, mask)
-            per[name] += [float(F.kl_div(t, b, reduction="none", log_target=True).sum(-1).mean()) for b, t in zip(base, tuned)]  # Σ p_b (log p_b - log p_t)
+            per[name] += [token_kl(b, t) for b, t in zip(base, tuned)]
     out = {}
     for name, v in per.items():
         mean, lo, hi = bootstrap_ci(v, seed=seed)
@@ -475,7 +479,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         ret[lang] = retention(models, kept, items, lang, cfg.eval_batch_size, progress)
         item_rows += [{"lang": lang, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm")}, "loglik": json.dumps(r["loglik"])}
                       for n in kept for r in ret[lang][n]["items"]]
-        if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), max(1, cfg.eval_batch_size // 2), cfg.seed)
+        if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), min(8, cfg.eval_batch_size), cfg.seed)
         log(f"[07] retention {lang} ({len(items)} items of {spec}): " + ", ".join(f"{n} acc {ret[lang][n]['acc']:.3f} / norm {ret[lang][n]['acc_norm']:.3f}" for n in kept)
             + (" | KL " + ", ".join(f"{n} {v['kl']:.4f}" for n, v in kl[lang].items() if n != "base") if lang in kl else ""))
     tick("retention", t)

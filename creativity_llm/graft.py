@@ -590,14 +590,15 @@ def _adapter_bytes(folder) -> int:
 def passage_logprobs(model, tok, passages: list[str], batch_size: int) -> list[torch.Tensor]:
     "Per passage: the model's log-softmax over the vocabulary at its real positions (stage 07's measure)."
     from creativity_llm.evaluation import _log_probs, _token_batch
-    out = []
+    out, batch_size = [], min(8, batch_size)  # at most 8 at once: every position is projected on the whole vocabulary
     for s in range(0, len(passages), batch_size):
         out += _log_probs(model, *_token_batch(tok, passages[s:s + batch_size], model.device))
     return out
 
 def kl_to_base(model, tok, passages: list[str], base_logprobs: list[torch.Tensor], batch_size: int) -> list[float]:
     "KL(base ‖ model) per token, one value per passage, from the base's log-probabilities on them."
-    return [float((b.exp() * (b - t)).sum(-1).mean()) for b, t in zip(base_logprobs, passage_logprobs(model, tok, passages, batch_size))]
+    from creativity_llm.evaluation import token_kl
+    return [token_kl(b, t) for b, t in zip(base_logprobs, passage_logprobs(model, tok, passages, batch_size))]
 
 def retention_of(model, tok, items, passages, base_logprobs, batch_size: int, lang: str = "en") -> dict:
     "Multiple-choice accuracy (with CI) and KL(base ‖ model) per token on `passages` (base log-probabilities given)."

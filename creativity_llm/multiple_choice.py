@@ -110,14 +110,15 @@ def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int 
         first = torch.tensor([t[0] for _, _, t in rows], device=dev)
         lp = torch.log_softmax(_logits(model, o.last_hidden_state[:, -1]), -1)[g_, first].double().cpu().numpy()
         cache = o.past_key_values
-        for chunk in _length_chunks([len(t) for _, _, t in rows]):
-            if len(rows[chunk[0]][2]) < 2: break  # one-token continuations: the first pass scored them
+        longer = [r for r, (_, _, t) in enumerate(rows) if len(t) > 1]  # one-token continuations: the first pass scored them
+        for chunk in _length_chunks([len(rows[r][2]) - 1 for r in longer]):
+            chunk = [longer[c] for c in chunk]
             sub = [rows[r] for r in chunk]
-            longest = len(sub[0][2])
+            longest = len(sub[0][2]) - 1  # a continuation's last token is only predicted, never fed
             c_cache = copy.deepcopy(cache)
             c_cache.batch_select_indices(g_[chunk])  # each context's keys and values, once per choice
-            cids = torch.tensor([t + [pad] * (longest - len(t)) for _, _, t in sub], device=dev)
-            catt = torch.tensor([[1] * len(t) + [0] * (longest - len(t)) for _, _, t in sub], device=dev)
+            cids = torch.tensor([t[:-1] + [pad] * (longest - len(t) + 1) for _, _, t in sub], device=dev)
+            catt = torch.tensor([[1] * (len(t) - 1) + [0] * (longest - len(t) + 1) for _, _, t in sub], device=dev)
             cpos = att.sum(-1)[g_[chunk], None] + torch.arange(longest, device=dev)
             h = decoder(input_ids=cids, attention_mask=torch.cat([att[g_[chunk]], catt], 1), position_ids=cpos,
                         past_key_values=c_cache, use_cache=True).last_hidden_state
