@@ -6,10 +6,10 @@ tiny run), SmolLM2-135M-Instruct, and the stage's batch size and dtype (`eval_ba
 bf16 on a CPU with native bf16, else fp32). `--data arc-easy` (../shared/data), `--lang ja --model gemma3-270m` or
 `--dtype float32` measure other workloads.
 
-After a warm-up, each way is timed `--repeats` times and its fastest time kept:
+After a warm-up, the two ways are timed in turn, `--repeats` times each, and each one's fastest time kept:
 - one item at a time: `loglikelihoods(batch_size=1)`: one question through the decoder, its choices scored from its KV cache;
 - batched: `loglikelihoods(batch_size=B)`: B questions at once, then all their choices from the shared caches;
-- for reference, the textbook loop on the first `--plain-items` items: each (question, choice) pair run in full, one at a time.
+- for reference (once), the textbook loop on the first `--plain-items` items: each (question, choice) pair run in full, one at a time.
 In fp32 all three must agree to 1e-4 in log-probability (checked). In bf16 the rounding depends on a batch's padding, so the
 largest difference and the share of items whose prediction is the same are printed instead."""
 import argparse, time
@@ -30,7 +30,7 @@ ap.add_argument("--lang", default="en", choices=["en", "ja"])
 ap.add_argument("--items", type=int, default=defaults.eval_mc_items)
 ap.add_argument("--batch-size", type=int, default=defaults.eval_batch_size)
 ap.add_argument("--dtype", default=defaults.eval_dtype)
-ap.add_argument("--repeats", type=int, default=2)
+ap.add_argument("--repeats", type=int, default=3)
 ap.add_argument("--plain-items", type=int, default=32)
 a = ap.parse_args()
 
@@ -49,12 +49,9 @@ def per_request(reqs):
         out.append(float(lp[torch.arange(len(full) - n - 1, len(full) - 1), torch.tensor(full[-n:])].double().sum()))
     return np.array(out)
 
-def fastest(fn):
-    best = None
-    for _ in range(a.repeats):
-        t = time.perf_counter(); out = fn(); t = time.perf_counter() - t
-        best = (t, out) if best is None or t < best[0] else best
-    return best
+def timed(fn):
+    t = time.perf_counter(); out = fn()
+    return time.perf_counter() - t, out
 
 def predictions(ll, its):
     k, out = 0, []
@@ -62,9 +59,11 @@ def predictions(ll, its):
     return np.array(out)
 
 loglikelihoods(model, tok, reqs[:4 * a.batch_size], batch_size=a.batch_size, progress=False); per_request(reqs[:4])  # warm-up
-one = fastest(lambda: loglikelihoods(model, tok, reqs, batch_size=1, progress=False))
-batched = fastest(lambda: loglikelihoods(model, tok, reqs, batch_size=a.batch_size, progress=False))
-plain = fastest(lambda: per_request(plain_reqs))
+one = batched = None
+for _ in range(a.repeats):  # alternated, so that a slow spell of the machine hits both ways
+    one = min(one or (np.inf,), timed(lambda: loglikelihoods(model, tok, reqs, batch_size=1, progress=False)), key=lambda r: r[0])
+    batched = min(batched or (np.inf,), timed(lambda: loglikelihoods(model, tok, reqs, batch_size=a.batch_size, progress=False)), key=lambda r: r[0])
+plain = timed(lambda: per_request(plain_reqs))
 
 n_ctx = np.mean([len(_encode(tok, c, x)[0]) - len(tok(x, add_special_tokens=False)["input_ids"]) for c, x in reqs])
 print(f"{len(items)} items of {a.data} ({a.lang}, {len(reqs)} choices, {n_ctx:.0f} question tokens on average), {a.model}, "

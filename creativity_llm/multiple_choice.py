@@ -98,9 +98,10 @@ def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int 
     contexts = sorted(conts, key=lambda c: -len(ctx_ids[c]) - max(len(t) for _, t in conts[c]))
     out, dev, decoder = np.zeros(len(requests)), model.device, model.get_decoder()
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    starts = range(0, len(contexts), batch_size)
+    size = -(-len(contexts) // -(-len(contexts) // batch_size)) if contexts else 1  # equal batches: no small tail batch
+    starts = range(0, len(contexts), size)
     for s in tqdm(starts, desc="log-likelihood", unit="batch", disable=not progress or len(starts) < 2):
-        batch = contexts[s:s + batch_size]
+        batch = contexts[s:s + size]
         width = max(len(ctx_ids[c]) for c in batch)
         ids = torch.tensor([[pad] * (width - len(ctx_ids[c])) + ctx_ids[c] for c in batch], device=dev)
         att = torch.tensor([[0] * (width - len(ctx_ids[c])) + [1] * len(ctx_ids[c]) for c in batch], device=dev)
