@@ -403,7 +403,8 @@ def write_report(run_dir, res: dict) -> Path:
     L = [f"# Evaluation report: {run.get('run_id', run_dir.name)}", "",
          f"Preset `{run.get('preset')}`, configuration hash `{str(run.get('config_hash'))[:16]}`, git `{run.get('git')}`, updated {run.get('updated')}.",
          f"Base model `{model.get('spec', res['model'])}` (sha256 `{str(model.get('sha256'))[:16]}`); adapters: "
-         + (", ".join(f"`{k}` (`{v[:16]}`)" for k, v in res["adapter_hashes"].items()) or "none (stage 05 trained nothing)") + ".",
+         + (", ".join(f"`{k}` (`{v[:16]}`)" for k, v in res["adapter_hashes"].items()) or "none (stage 05 trained nothing)")
+         + f"; scored, answering and judging in {res.get('eval_dtype', 'the base dtype')} (`eval_dtype`).",
          "Versions: " + ", ".join(f"{k} {v}" for k, v in (m.get("meta", {}).get("versions") or {}).items()) + ".", "",
          "## Stage times", "", _table(["stage", "status", "wall time (s)"], [[f"{k} {v.get('name', '')}", v.get("status"), v.get("wall_s", "–")] for k, v in sorted(stages.items()) if k != "07"]
                                         + [["07 eval", "this run", f"{res['seconds']:.0f}"]]), ""]
@@ -499,7 +500,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     mt = mt_bench_eval(models, names, cfg, gen, cfg.eval_mt_bench_lang, cfg.eval_mt_bench) if cfg.eval_mt_bench else []
     tick("mt_bench", t)
 
-    res = {"model": cfg.model, "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
+    res = {"model": cfg.model, "eval_dtype": str(base.dtype).replace("torch.", ""), "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
            "adapter_hashes": {n: tree_sha256(p) for n, p in {**finals, **grafted}.items()}, "skillpacks": list(grafted),
            "retention": retention_rows(ret), "kl": kl,
            "creativity_by_category": per_category([c for c in creative if c["model"] in names], "creativity", cfg.seed),
