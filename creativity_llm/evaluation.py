@@ -17,12 +17,12 @@ from .core import RunConfig, Manifest, atomic_path, stage_dir, tree_sha256, writ
 from .multiple_choice import MCItem, bootstrap_ci, evaluate_mc, leading_special_ids, load_mc, paired_comparison
 
 # %% auto #0
-__all__ = ['MC_SETS', 'MODE_ORDER', 'MT_BENCH_FILES', 'shared_data_dir', 'mc_path', 'retention_items', 'tuned_adapters',
-           'grafted_adapters', 'epoch_adapters', 'ModelSet', 'general_passages', 'token_kl', 'kl_from_base',
-           'retention', 'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores', 'per_category',
-           'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
-           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series', 'write_report',
-           'run_eval']
+__all__ = ['MC_SETS', 'MODE_ORDER', 'KL_MAX_BATCH', 'MT_BENCH_FILES', 'shared_data_dir', 'mc_path', 'retention_items',
+           'tuned_adapters', 'grafted_adapters', 'epoch_adapters', 'ModelSet', 'general_passages', 'token_kl',
+           'kl_from_base', 'retention', 'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores',
+           'per_category', 'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample',
+           'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series',
+           'write_report', 'run_eval']
 
 # %% ../nbs/07_eval.ipynb #af59772f
 MC_SETS = {  # name: (file under the shared data folder, language)
@@ -120,6 +120,8 @@ def _log_probs(model, x, mask) -> list[torch.Tensor]:
     h = model.get_decoder()(input_ids=x, attention_mask=mask).last_hidden_state
     return [torch.log_softmax(_logits(model, h[r, :int(mask[r].sum())]), -1) for r in range(len(x))]
 
+KL_MAX_BATCH = 8  # texts per batch when every position is projected on the whole vocabulary (Gemma 3: 262k tokens)
+
 def token_kl(base_logprobs: torch.Tensor, logprobs: torch.Tensor) -> float:
     "Mean over positions of KL(base ‖ model) = Σ_v p_base (log p_base - log p_model), from two [positions, vocabulary] log-softmaxes."
     return float(F.kl_div(logprobs, base_logprobs, reduction="none", log_target=True).sum(-1).mean())
@@ -127,7 +129,7 @@ def token_kl(base_logprobs: torch.Tensor, logprobs: torch.Tensor) -> float:
 @torch.inference_mode()
 def kl_from_base(models: ModelSet, names: list[str], passages: list[str], batch_size: int = 8, seed: int = 0) -> dict[str, dict]:
     "Mean per-token KL(base ‖ model) on `passages` for each of `names`, with a bootstrap interval over passages."
-    per = {n: [] for n in names}
+    per, batch_size = {n: [] for n in names}, min(KL_MAX_BATCH, batch_size)
     for s in range(0, len(passages), batch_size):
         x, mask = _token_batch(models.tok, passages[s:s + batch_size], models.model.device)
         with models.use("base") as m: base = _log_probs(m, x, mask)
@@ -480,7 +482,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         ret[lang] = retention(models, kept, items, lang, cfg.eval_batch_size, progress)
         item_rows += [{"lang": lang, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm")}, "loglik": json.dumps(r["loglik"])}
                       for n in kept for r in ret[lang][n]["items"]]
-        if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), min(8, cfg.eval_batch_size), cfg.seed)
+        if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), cfg.eval_batch_size, cfg.seed)
         log(f"[07] retention {lang} ({len(items)} items of {spec}): " + ", ".join(f"{n} acc {ret[lang][n]['acc']:.3f} / norm {ret[lang][n]['acc_norm']:.3f}" for n in kept)
             + (" | KL " + ", ".join(f"{n} {v['kl']:.4f}" for n, v in kl[lang].items() if n != "base") if lang in kl else ""))
     tick("retention", t)

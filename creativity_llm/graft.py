@@ -589,8 +589,8 @@ def _adapter_bytes(folder) -> int:
 @torch.inference_mode()
 def passage_logprobs(model, tok, passages: list[str], batch_size: int) -> list[torch.Tensor]:
     "Per passage: the model's log-softmax over the vocabulary at its real positions (stage 07's measure)."
-    from creativity_llm.evaluation import _log_probs, _token_batch
-    out, batch_size = [], min(8, batch_size)  # at most 8 at once: every position is projected on the whole vocabulary
+    from creativity_llm.evaluation import KL_MAX_BATCH, _log_probs, _token_batch
+    out, batch_size = [], min(KL_MAX_BATCH, batch_size)
     for s in range(0, len(passages), batch_size):
         out += _log_probs(model, *_token_batch(tok, passages[s:s + batch_size], model.device))
     return out
