@@ -16,11 +16,23 @@ def test_stages_lists_what_exists():
     assert set(lines) == {s.slug for s in STAGES}
 
 
-def test_smoke_run_end_to_end_then_skipped(tmp_path):
-    run_dir = tmp_path / "smoke"
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    "One smoke run (seed 0) shared by the tests below; the last of them re-runs it with another seed."
+    run_dir = tmp_path_factory.mktemp("smoke") / "smoke"
     t0 = time.perf_counter()
     r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
-    wall = time.perf_counter() - t0
+    return run_dir, r, time.perf_counter() - t0
+
+
+def stage07_item_ids(run_dir) -> list[str]:
+    import pyarrow.parquet as pq
+    rows = pq.read_table(run_dir / "07_eval" / "retention.parquet").to_pylist()
+    return [r["id"] for r in rows if r["model"] == "base" and r["lang"] == "en"]
+
+
+def test_smoke_run_end_to_end(smoke_run):
+    run_dir, r, wall = smoke_run
     assert r.returncode == 0, r.stdout + r.stderr
     assert wall < 120, f"smoke run took {wall:.0f} s"
     assert "stages: 00_core" in r.stdout and "06_graft" in r.stdout
@@ -52,12 +64,28 @@ def test_smoke_run_end_to_end_then_skipped(tmp_path):
     assert summary["retention"][0]["n"] == 12 and summary["judge_failures"] <= summary["judged"]
     assert "## Knowledge retention" in (run_dir / "07_eval" / "report.md").read_text()
 
+
+def test_run_seed_reaches_stage_07(smoke_run):
+    "Stage 07 samples its retention items with its own config's seed: they are the run seed's sample (a lesson cell once set seed=2)."
+    from creativity_llm.evaluation import retention_items
+    run_dir, r, _ = smoke_run
+    assert r.returncode == 0, r.stdout + r.stderr
+    want = lambda seed: [i.id for i in retention_items("samples", "en", 12, seed)]
+    assert want(0) != want(2)
+    assert stage07_item_ids(run_dir) == want(0)
+
+
+def test_rerun_skipped_then_seed_change_reruns(smoke_run):
+    from creativity_llm.evaluation import retention_items
+    run_dir, r, _ = smoke_run
+    assert r.returncode == 0, r.stdout + r.stderr
     r2 = cli("run", "--preset", "smoke", "--run-dir", run_dir)
     assert r2.returncode == 0 and "[00_core] skipped: up to date" in r2.stdout
     r3 = cli("run", "--preset", "smoke", "--run-dir", run_dir, "-p", "seed=1")
     assert "[00_core] running (parameters changed)" in r3.stdout
     actions = [h["action"] for h in json.loads((run_dir / "manifest.json").read_text())["stages"]["00"]["history"]]
     assert actions == ["started", "ran", "skipped", "started", "ran"]
+    assert stage07_item_ids(run_dir) == [i.id for i in retention_items("samples", "en", 12, 1)]
 
 
 @pytest.mark.parametrize("args, message", [

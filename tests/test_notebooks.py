@@ -50,3 +50,53 @@ def test_deepspeed_config_is_zero2_bf16():
     import json
     ds = json.loads((ROOT / "configs" / "deepspeed_zero2_bf16.json").read_text())
     assert ds["zero_optimization"]["stage"] == 2 and "bf16" in ds
+
+
+def _module_level_names(tree: ast.Module):
+    "Names a cell binds in the notebook's namespace: assignments, loop and `with` targets, imports, defs; not those inside functions or comprehensions."
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    def walk(node):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): yield child.name, child.lineno
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                for a in child.names: yield (a.asname or a.name).split(".")[0], child.lineno
+            elif isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)): yield child.id, child.lineno
+            if not isinstance(child, scopes): yield from walk(child)
+    yield from walk(tree)
+
+
+def _cell_tree(source: str) -> ast.Module:
+    return ast.parse("\n".join("" if l.lstrip().startswith(("%", "!")) else l for l in source.splitlines()))
+
+
+def parameter_reassignments(nb_path) -> list[str]:
+    "Every executed cell after the parameters cell that binds a configuration field's name (or `cfg`) at module level."
+    nb = nbformat.read(nb_path, as_version=4)
+    guarded = set(RunConfig.field_names()) | {"run_dir"}
+    found, config_cells = [], 0
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code" or "parameters" in c.metadata.get("tags", []): continue
+        for name, line in _module_level_names(_cell_tree(c.source)):
+            if name == "cfg" and "RunConfig.from_params(globals())" in c.source and config_cells == 0: config_cells = 1; continue
+            if name in guarded or name == "cfg": found.append(f"{nb_path.name} cell {i} line {line}: assigns '{name}'")
+    return found
+
+
+def test_parameter_check_catches_a_lesson_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("seed: int = 0", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("cfg = RunConfig.from_params(globals())"),
+                nbformat.v4.new_code_cell("x = [seed for seed in range(3)]\ndef f(seed): return seed"),  # local scopes: fine
+                nbformat.v4.new_code_cell("for mode, seed in ((1, 2),): pass\nimport os as model\nwith open('x') as device: pass"),
+                nbformat.v4.new_code_cell("cfg = None")]
+    nbformat.write(nb, tmp_path / "t.ipynb")
+    assert [f.split(": ")[1] for f in parameter_reassignments(tmp_path / "t.ipynb")] == [
+        "assigns 'seed'", "assigns 'model'", "assigns 'device'", "assigns 'cfg'"]
+
+
+@pytest.mark.parametrize("nb_path", STAGE_NBS, ids=lambda p: p.stem)
+def test_config_built_after_parameters_and_never_reassigned(nb_path):
+    nb = nbformat.read(nb_path, as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    assert "cfg = " in nb.cells[i + 1].source and ".from_params(globals())" in nb.cells[i + 1].source, "the cell after the parameters builds cfg"
+    assert parameter_reassignments(nb_path) == []
