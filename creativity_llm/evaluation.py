@@ -400,16 +400,14 @@ def write_report(run_dir, res: dict) -> Path:
     "`07_eval/report.md` from the stage's results `res` and the run's manifest."
     run_dir = Path(run_dir)
     m = Manifest(run_dir).read()
-    run, stages = m.get("run", {}), m.get("stages", {})
+    run = m.get("run", {})
     model = json.loads((stage_dir(run_dir, "00") / "model.json").read_text()) if (stage_dir(run_dir, "00") / "model.json").is_file() else {}
-    L = [f"# Evaluation report: {run.get('run_id', run_dir.name)}", "",
-         f"Preset `{run.get('preset')}`, configuration hash `{str(run.get('config_hash'))[:16]}`, git `{run.get('git')}`, updated {run.get('updated')}.",
+    L = [f"# Evaluation report: {run.get('preset')} preset", "",
+         f"Preset `{run.get('preset')}`, configuration hash `{str(run.get('config_hash'))[:16]}`, git `{run.get('git')}`; stage times are in the run's `manifest.json` (`wall_s`, and each stage's `metrics`), so that two runs write the same report.",
          f"Base model `{model.get('spec', res['model'])}` (sha256 `{str(model.get('sha256'))[:16]}`); adapters: "
          + (", ".join(f"`{k}` (`{v[:16]}`)" for k, v in res["adapter_hashes"].items()) or "none (stage 05 trained nothing)")
          + f"; scored, answering and judging in {res.get('eval_dtype', 'the base dtype')} (`eval_dtype`).",
-         "Versions: " + ", ".join(f"{k} {v}" for k, v in (m.get("meta", {}).get("versions") or {}).items()) + ".", "",
-         "## Stage times", "", _table(["stage", "status", "wall time (s)"], [[f"{k} {v.get('name', '')}", v.get("status"), v.get("wall_s", "–")] for k, v in sorted(stages.items()) if k != "07"]
-                                        + [["07 eval", "this run", f"{res['seconds']:.0f}"]]), ""]
+         "Versions: " + ", ".join(f"{k} {v}" for k, v in (m.get("meta", {}).get("versions") or {}).items()) + ".", ""]
     L += ["## Knowledge retention", "", "Multiple-choice accuracy by log-likelihood (acc: summed log-probability; acc_norm: per UTF-8 byte), 95% bootstrap intervals; Δ = model − base on the same items (paired bootstrap interval, McNemar exact p).", ""]
     rows = [[r["lang"], r["model"], r["n"], _ci(r["acc"], r["acc_lo"], r["acc_hi"]), "–" if r["model"] == "base" else f"{_ci(r['acc_delta'], r['acc_delta_lo'], r['acc_delta_hi'], '{:+.3f}')}, p={r['acc_mcnemar_p']:.2f}",
              _ci(r["acc_norm"], r["acc_norm_lo"], r["acc_norm_hi"]), "–" if r["model"] == "base" else f"{_ci(r['acc_norm_delta'], r['acc_norm_delta_lo'], r['acc_norm_delta_hi'], '{:+.3f}')}, p={r['acc_norm_mcnemar_p']:.2f}",
@@ -517,9 +515,9 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
             "per_category": plot_per_category({k: v for k, v in (("creativity (PatentQualityScorer)", res["creativity_by_category"]),
                                                                   ("judge score (1–10)", res["judge_by_category"])) if v}, out / "per_category.png"),
             "per_epoch": plot_per_epoch(res["per_epoch"], out / "per_epoch.png") if res["per_epoch"] else None}
-    res["seconds"], res["times"] = round(time.perf_counter() - t0, 1), times
     res = _finite(res)
-    write_json(out / "summary.json", res)
+    write_json(out / "summary.json", res)  # timings go to the manifest: two runs write the same bytes
     write_report(run_dir, res)
-    log(f"[07] {len(judged)} verdicts ({res['judge_failures']} failed), report {out / 'report.md'}, {res['seconds']:.0f} s ({times})")
-    return {**res, "figures": figs}
+    seconds = round(time.perf_counter() - t0, 1)
+    log(f"[07] {len(judged)} verdicts ({res['judge_failures']} failed), report {out / 'report.md'}, {seconds:.0f} s ({times})")
+    return {**res, "seconds": seconds, "times": times, "figures": figs}

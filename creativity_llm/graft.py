@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import RunConfig, atomic_path, json_sha256, stage_dir, write_json
+from .models import sort_config_sets
 
 # %% auto #0
 __all__ = ['QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'SkillPackError', 'lora_factors', 'dense_deltas', 'lowrank_svd',
@@ -483,6 +484,7 @@ def pack_to_adapter(pack: SkillPack, folder, rank: int | None = None) -> Path:
     with atomic_path(folder, is_dir=True) as tmp:
         tmp.mkdir()
         cfg.save_pretrained(str(tmp))
+        sort_config_sets(tmp, cfg)
         save_file(tensors, str(tmp / "adapter_model.safetensors"))
     return folder
 
@@ -711,10 +713,10 @@ def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dic
     out.mkdir(parents=True, exist_ok=True)
     adapters = tuned_adapters(run_dir)
     if not adapters:  # as stage 05 says when stage 04 kept no pair: nothing was tuned, so there is nothing to graft
-        stats = {"skillpack": None, "curve": [], "fusion": None, "note": f"stage 05 trained no adapter: nothing to graft", "seconds": round(time.perf_counter() - t0, 1)}
+        stats = {"skillpack": None, "curve": [], "fusion": None, "note": f"stage 05 trained no adapter: nothing to graft"}
         write_json(out / "stats.json", stats)
         log("[06] stage 05 trained no adapter: nothing to graft")
-        return {**stats, "figures": {}}
+        return {**stats, "seconds": round(time.perf_counter() - t0, 1), "times": {}, "figures": {}}
     if cfg.graft_source not in adapters:
         raise FileNotFoundError(f"{stage_dir(run_dir, '05') / 'adapters' / cfg.graft_source}: no such adapter (stage 05's lora_modes: {', '.join(adapters) or 'none'})")
     model, tok = _load_base(cfg)
@@ -792,8 +794,8 @@ def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dic
     figs = {"curve": plot_curve(curve, out / "curve.png"), "fusion": plot_fusion(fusion, out / "fusion.png") if fusion else None}
     stats = {"skillpack": main, "curve": curve, "fusion": fusion, "architecture": arch,
              "transfer": {"teacher": cfg.teacher_model or cfg.model, "student": cfg.model, "student_architecture": arch["model_type"],
-                          "path": "stage 01 (teacher writes pairs) → 04 (filter) → 05 (LoRA SFT of the student) → 06 (SkillPack)"},
-             "seconds": round(time.perf_counter() - t0, 1), "times": times}
-    write_json(out / "stats.json", _finite(stats))
-    log(f"[06] done in {stats['seconds']:.0f} s ({times})")
-    return {**stats, "figures": figs}
+                          "path": "stage 01 (teacher writes pairs) → 04 (filter) → 05 (LoRA SFT of the student) → 06 (SkillPack)"}}
+    write_json(out / "stats.json", _finite(stats))  # timings go to the manifest: two runs write the same bytes
+    seconds = round(time.perf_counter() - t0, 1)
+    log(f"[06] done in {seconds:.0f} s ({times})")
+    return {**stats, "seconds": seconds, "times": times, "figures": figs}

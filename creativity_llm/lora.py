@@ -14,14 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import RunConfig, atomic_path, configs_dir, file_sha256, json_sha256, stage_dir, write_json
+from .models import save_adapter
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'LoraTargetError', 'is_ffn_module', 'lora_targets', 'expected_lora_parameters',
-           'encode_pair', 'collate', 'split_by_source', 'difficulty_weights', 'answer_logits', 'per_sample_losses',
-           'rationale_difficulty', 'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset',
-           'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings', 'lora_config', 'train_adapter',
-           'resolve_repo_path', 'training_rows', 'check_deepspeed_config', 'merge_adapter', 'plot_curves', 'run_lora',
-           'main']
+__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
+           'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'difficulty_weights',
+           'answer_logits', 'per_sample_losses', 'rationale_difficulty', 'EpochSeededLengthSampler',
+           'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings',
+           'lora_config', 'train_adapter', 'untimed_log_history', 'resolve_repo_path', 'training_rows',
+           'check_deepspeed_config', 'merge_adapter', 'plot_curves', 'run_lora', 'main']
 
 # %% ../nbs/05_lora.ipynb #147beb72
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -213,7 +214,7 @@ class SaveEpochAdapters(TrainerCallback):
     def __init__(self, folder: Path): self.folder = Path(folder)
     def on_epoch_end(self, args, state, control, model=None, **kw):
         if state.is_world_process_zero and model is not None:
-            with atomic_path(self.folder / f"epoch-{round(state.epoch)}", is_dir=True) as tmp: model.save_pretrained(tmp, safe_serialization=True)
+            with atomic_path(self.folder / f"epoch-{round(state.epoch)}", is_dir=True) as tmp: save_adapter(model, tmp)
 
 class HardSampleWeighting(TrainerCallback):
     "Sets each training example's weight at the start of every epoch (seed 003) and keeps the weights in checkpoints."
@@ -370,15 +371,15 @@ def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = 
     if trainer.is_world_process_zero():
         adapter_dir = out / "adapters" / name
         with atomic_path(adapter_dir, is_dir=True) as tmp:
-            peft_model.save_pretrained(tmp, safe_serialization=True)
+            save_adapter(peft_model, tmp)
         evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]  # the whole run, also across a resume
         stats = {"name": name, "mode": s.mode, "trainable_parameters": trainable, "total_parameters": total, "targets": len(targets),
                  "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": len(train_rows) + len(eval_rows) - len(train_ex) - len(eval_ex),
                  "optimizer_steps": trainer.state.global_step, "epochs": s.epochs, "train_loss": float(np.mean(losses)) if losses else None,
                  "eval_loss_before": evals[0] if evals else None, "eval_loss_after": evals[-1] if evals else None, "resumed_from": resume_from.name if resume_from else None,
-                 "deepspeed": use_ds, "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""), "seconds": round(time.perf_counter() - t0, 1)}
-        write_json(out / "logs" / f"{name}_log_history.json", trainer.state.log_history)
+                 "deepspeed": use_ds, "device": str(model.device), "dtype": str(model.dtype).replace("torch.", "")}
+        write_json(out / "logs" / f"{name}_log_history.json", untimed_log_history(trainer.state.log_history))
         write_json(out / "logs" / f"{name}_sample_weights.json", weighting.history)
         write_json(out / "logs" / f"{name}_batches.json", trainer.batch_log)
         write_json(out / "logs" / f"{name}_stats.json", stats)
@@ -398,6 +399,12 @@ def _base_difficulty(model, examples: list[dict], pad_id: int, s: LoraSettings, 
     d = rationale_difficulty(model, examples, pad_id, s.batch_size)
     write_json(cache, [None if not np.isfinite(x) else float(x) for x in d])
     return d
+
+RUNTIME_LOG_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+
+def untimed_log_history(history: list[dict]) -> list[dict]:
+    "The Trainer's log history without its wall-clock fields: the run's `logs/` hold the same bytes on a re-run (the manifest keeps the times)."
+    return [{k: v for k, v in h.items() if k not in RUNTIME_LOG_KEYS} for h in history]
 
 def _summary_writer(path: Path):
     from torch.utils.tensorboard import SummaryWriter
@@ -523,7 +530,11 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         return stats
     cuda = pick_device(cfg.device).type == "cuda"
     if cuda and cfg.lora_deepspeed: resolve_repo_path(cfg.lora_deepspeed)  # a missing config fails here, not in every worker
-    per_mode = {m: _train_with_torchrun(cfg, run_dir, m, log) if cuda else train_adapter(cfg, run_dir, m, rows, log) for m in modes}
+    per_mode, seconds = {}, {}
+    for m in modes:
+        t = time.perf_counter()
+        per_mode[m] = _train_with_torchrun(cfg, run_dir, m, log) if cuda else train_adapter(cfg, run_dir, m, rows, log)
+        seconds[m] = round(time.perf_counter() - t, 1)  # for the manifest: stage outputs hold no wall time
     _, held = split_by_source(rows, cfg.lora_eval_fraction, cfg.seed)
     instructions = [r["instruction"] for r in (held or rows)[:4]]
     merged = {m: merge_adapter(cfg, out / "adapters" / m, out / "merged" / m, instructions) for m in cfg.lora_merge.split(",") if m}
@@ -536,7 +547,7 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         shutil.rmtree(out / "epochs", ignore_errors=True)
         os.replace(out / ".epochs", out / "epochs")  # adapters after each epoch, for stage 07's score-per-epoch plot
     for scratch in (".checkpoints", ".difficulty", ".launch"): shutil.rmtree(out / scratch, ignore_errors=True)  # the stage is done
-    return {**stats, "figure": fig}
+    return {**stats, "seconds": seconds, "figure": fig}
 
 def main(argv=None):
     "Entry point of the `torchrun` workers: `python -m creativity_llm.lora --run-dir D --mode M --config C.json`."

@@ -16,7 +16,8 @@ from .core import atomic_path, file_sha256, json_sha256, tree_sha256
 # %% auto #0
 __all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'ModelSpecError',
            'ModelSource', 'resolve_model', 'micro_tokenizer', 'micro_config', 'micro_model', 'pick_device',
-           'pick_dtype', 'cpu_has_native_bf16', 'cache_root', 'converted_gguf_dir', 'load_model', 'describe_model']
+           'pick_dtype', 'cpu_has_native_bf16', 'cache_root', 'converted_gguf_dir', 'load_model', 'describe_model',
+           'sort_config_sets', 'save_adapter']
 
 # %% ../nbs/00a_models.ipynb #80a002ae
 EMBEDDED_GGUF = {
@@ -220,3 +221,19 @@ def describe_model(spec: str, model=None, cache_dir=None) -> dict:
         info.update(parameters=sum(p.numel() for p in model.parameters()), dtype=str(model.dtype).replace("torch.", ""),
                     architecture=type(model).__name__)
     return info
+
+# %% ../nbs/00a_models.ipynb #8169e15a
+def sort_config_sets(folder, config) -> Path:
+    "Rewrite `folder/adapter_config.json` with each field that is a set in `config` (a peft config) as a sorted list."
+    path = Path(folder) / "adapter_config.json"
+    data = json.loads(path.read_text())
+    for key, value in vars(config).items():
+        if isinstance(value, (set, frozenset)) and isinstance(data.get(key), list): data[key] = sorted(data[key], key=str)
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True))  # peft's own layout
+    return path
+
+def save_adapter(peft_model, folder) -> Path:
+    "`peft_model.save_pretrained(folder)` (safetensors) with its config's sets written in sorted order."
+    peft_model.save_pretrained(folder, safe_serialization=True)
+    sort_config_sets(folder, peft_model.peft_config["default"])
+    return Path(folder)

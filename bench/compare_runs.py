@@ -1,0 +1,86 @@
+"""Compare two run directories file by file: every file byte-identical except those on the skip list below.
+
+    python bench/compare_runs.py runs/tiny_a runs/tiny_b
+
+Outputs are reproducible: the same command, seed and machine give the same bytes. What may differ is named here, once,
+with the reason; anything else that differs is a defect. Exit status 0 when nothing outside the skip list differs, 1 otherwise.
+"""
+from __future__ import annotations
+import argparse, fnmatch, hashlib, sys
+from collections import defaultdict
+from pathlib import Path
+
+SKIP = {  # glob (relative to the run directory, '/'-separated) → why its bytes may differ between two identical runs
+    "manifest.json": "the run's log: start and finish times, wall times, history, absolute paths",
+    "notebooks/*": "executed notebooks: cell outputs carry progress bars, timings and log lines",
+    ".run.lock": "lock file of the runner",
+    ".manifest.lock": "lock file of the manifest",
+    "*/tensorboard/*": "TensorBoard event files: named by time, host and pid, each event stamped with its wall time",
+    "02_experts/.bank/tensorboard/*": "the experts' TensorBoard event files, as above",
+    "02_experts/.bank/profiles/*": "the expert bank's resume state: each profile records how long its expert took to train",
+}
+
+
+def skip_reason(rel: str) -> str | None:
+    "The reason `rel` is on the skip list, or None."
+    for pattern, why in SKIP.items():
+        if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern.rstrip("*") + "*/*"): return why
+    return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(1 << 20): h.update(b)
+    return h.hexdigest()
+
+
+def files(root: Path) -> dict[str, Path]:
+    "Every regular file under `root`, hidden ones included, by its '/'-separated relative path."
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def compare(a, b) -> dict:
+    "{'same': [...], 'differ': [...], 'only_a': [...], 'only_b': [...], 'skipped': {rel: why}} over the files of two run directories."
+    fa, fb = files(Path(a)), files(Path(b))
+    out = {"same": [], "differ": [], "only_a": [], "only_b": [], "skipped": {}}
+    for rel in sorted(set(fa) | set(fb)):
+        if (why := skip_reason(rel)) is not None: out["skipped"][rel] = why
+        elif rel not in fb: out["only_a"].append(rel)
+        elif rel not in fa: out["only_b"].append(rel)
+        elif fa[rel].stat().st_size == fb[rel].stat().st_size and _sha256(fa[rel]) == _sha256(fb[rel]): out["same"].append(rel)
+        else: out["differ"].append(rel)
+    return out
+
+
+def _top(rel: str) -> str: return rel.split("/", 1)[0] if "/" in rel else "(run)"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_a"); ap.add_argument("run_b")
+    args = ap.parse_args(argv)
+    for d in (args.run_a, args.run_b):
+        if not Path(d).is_dir(): ap.error(f"{d}: not a directory")
+    res = compare(args.run_a, args.run_b)
+    per = defaultdict(lambda: defaultdict(int))
+    for key in ("same", "differ", "only_a", "only_b"):
+        for rel in res[key]: per[_top(rel)][key] += 1
+    for rel in res["skipped"]: per[_top(rel)]["skipped"] += 1
+    print(f"{'folder':16} {'identical':>9} {'differ':>6} {'only A':>6} {'only B':>6} {'skipped':>7}")
+    for top in sorted(per):
+        c = per[top]
+        print(f"{top:16} {c['same']:9d} {c['differ']:6d} {c['only_a']:6d} {c['only_b']:6d} {c['skipped']:7d}")
+    reasons = defaultdict(list)
+    for rel, why in res["skipped"].items(): reasons[why].append(rel)
+    print("\nskipped (named in bench/compare_runs.py):")
+    for why, rels in reasons.items(): print(f"  {len(rels):4d} file(s): {why}")
+    bad = [("differs", r) for r in res["differ"]] + [("only in A", r) for r in res["only_a"]] + [("only in B", r) for r in res["only_b"]]
+    for what, rel in bad: print(f"{what}: {rel}")
+    total = len(res["same"]) + len(bad)
+    print(f"\n{len(res['same'])} of {total} compared files byte-identical, {len(bad)} not; {len(res['skipped'])} skipped")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
