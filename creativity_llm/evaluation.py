@@ -157,12 +157,13 @@ def retention(models: ModelSet, names: list[str], items: list[MCItem], lang: str
     return res
 
 def retention_rows(results: dict[str, dict]) -> list[dict]:
-    "Flat summary rows {lang, model, n, acc, CI, acc_norm, CI, chance, deltas vs base}."
+    "Flat summary rows {lang, model, n, acc, CI, acc_norm, CI, acc_bytes, CI, chance, deltas vs base}."
     rows = []
     for lang, per_model in results.items():
         for name, r in per_model.items():
             row = {"lang": lang, "model": name, "n": r["n"], "acc": r["acc"], "acc_lo": r["acc_ci"][0], "acc_hi": r["acc_ci"][1],
-                   "acc_norm": r["acc_norm"], "acc_norm_lo": r["acc_norm_ci"][0], "acc_norm_hi": r["acc_norm_ci"][1], "chance": r["chance"]}
+                   "acc_norm": r["acc_norm"], "acc_norm_lo": r["acc_norm_ci"][0], "acc_norm_hi": r["acc_norm_ci"][1],
+                   "acc_bytes": r["acc_bytes"], "acc_bytes_lo": r["acc_bytes_ci"][0], "acc_bytes_hi": r["acc_bytes_ci"][1], "chance": r["chance"]}
             for key in ("acc", "acc_norm"):
                 c = r.get(f"{key}_vs_base")
                 row.update({f"{key}_delta": c["delta"] if c else 0.0, f"{key}_delta_lo": c["delta_ci"][0] if c else 0.0,
@@ -408,11 +409,12 @@ def write_report(run_dir, res: dict) -> Path:
          + (", ".join(f"`{k}` (`{v[:16]}`)" for k, v in res["adapter_hashes"].items()) or "none (stage 05 trained nothing)")
          + f"; scored, answering and judging in {res.get('eval_dtype', 'the base dtype')} (`eval_dtype`).",
          "Versions: " + ", ".join(f"{k} {v}" for k, v in (m.get("meta", {}).get("versions") or {}).items()) + ".", ""]
-    L += ["## Knowledge retention", "", "Multiple-choice accuracy by log-likelihood (acc: summed log-probability; acc_norm: per UTF-8 byte), 95% bootstrap intervals; Δ = model − base on the same items (paired bootstrap interval, McNemar exact p).", ""]
+    L += ["## Knowledge retention", "", "Multiple-choice accuracy by log-likelihood, as lm-evaluation-harness defines it (acc: summed log-probability of the choice; acc_norm: divided by the characters of the choice; acc_bytes: by its UTF-8 bytes), 95% bootstrap intervals; Δ = model − base on the same items (paired bootstrap interval, McNemar exact p).", ""]
     rows = [[r["lang"], r["model"], r["n"], _ci(r["acc"], r["acc_lo"], r["acc_hi"]), "–" if r["model"] == "base" else f"{_ci(r['acc_delta'], r['acc_delta_lo'], r['acc_delta_hi'], '{:+.3f}')}, p={r['acc_mcnemar_p']:.2f}",
              _ci(r["acc_norm"], r["acc_norm_lo"], r["acc_norm_hi"]), "–" if r["model"] == "base" else f"{_ci(r['acc_norm_delta'], r['acc_norm_delta_lo'], r['acc_norm_delta_hi'], '{:+.3f}')}, p={r['acc_norm_mcnemar_p']:.2f}",
+             _ci(r["acc_bytes"], r["acc_bytes_lo"], r["acc_bytes_hi"]),
              f"{r['chance']:.2f}"] for r in res["retention"]]
-    L += [_table(["lang", "model", "items", "acc", "Δ acc vs base", "acc_norm", "Δ acc_norm vs base", "chance"], rows) if rows else "(no retention set)", ""]
+    L += [_table(["lang", "model", "items", "acc", "Δ acc vs base", "acc_norm", "Δ acc_norm vs base", "acc_bytes", "chance"], rows) if rows else "(no retention set)", ""]
     if res["kl"]:
         L += ["Forgetting as the mean per-token KL(base ‖ model) on held-out general text (nats, 95% interval over passages):", "",
               _table(["lang", "model", "passages", "KL"], [[lang, name, v["passages"], _ci(v["kl"], *v["kl_ci"], "{:.4f}")] for lang, per in res["kl"].items() for name, v in per.items() if name != "base"]), ""]
@@ -478,7 +480,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         if not spec: continue
         items = retention_items(spec, lang, cfg.eval_mc_items, cfg.seed)
         ret[lang] = retention(models, kept, items, lang, cfg.eval_batch_size, progress)
-        item_rows += [{"lang": lang, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm")}, "loglik": json.dumps(r["loglik"])}
+        item_rows += [{"lang": lang, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm", "pred_bytes")}, "loglik": json.dumps(r["loglik"])}
                       for n in kept for r in ret[lang][n]["items"]]
         if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), cfg.eval_batch_size, cfg.seed)
         log(f"[07] retention {lang} ({len(items)} items of {spec}): " + ", ".join(f"{n} acc {ret[lang][n]['acc']:.3f} / norm {ret[lang][n]['acc_norm']:.3f}" for n in kept)
