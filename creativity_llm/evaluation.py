@@ -18,11 +18,11 @@ from .multiple_choice import MCItem, bootstrap_ci, evaluate_mc, leading_special_
 
 # %% auto #0
 __all__ = ['MC_SETS', 'MODE_ORDER', 'KL_MAX_BATCH', 'MT_BENCH_FILES', 'shared_data_dir', 'mc_path', 'retention_items',
-           'tuned_adapters', 'grafted_adapters', 'epoch_adapters', 'ModelSet', 'general_passages', 'token_kl',
-           'kl_from_base', 'retention', 'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores',
-           'per_category', 'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample',
-           'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series',
-           'write_report', 'run_eval']
+           'check_retention_sets', 'tuned_adapters', 'grafted_adapters', 'epoch_adapters', 'ModelSet',
+           'general_passages', 'token_kl', 'kl_from_base', 'retention', 'retention_rows', 'heldout_prompts',
+           'answer_prompts', 'creativity_scores', 'per_category', 'judge_generator', 'judge_cases', 'judge_answers',
+           'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch',
+           'epoch_name', 'epoch_series', 'write_report', 'run_eval']
 
 # %% ../nbs/07_eval.ipynb #af59772f
 MC_SETS = {  # name: (file under the shared data folder, language)
@@ -57,6 +57,18 @@ def retention_items(spec: str, lang: str, n: int, seed: int = 0) -> list[MCItem]
     if len(items) <= n: return items
     keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
     return [items[i] for i in keep]
+
+# %% ../nbs/07_eval.ipynb #aa990aa7
+def check_retention_sets(en: str, ja: str) -> dict[str, int]:
+    "Read `eval_mc_en` and `eval_mc_ja` as stage 07 will; {lang: items}, or a `ConfigError` naming the key."
+    from creativity_llm.core import ConfigError
+    from creativity_llm.multiple_choice import MCFormatError
+    counts = {}
+    for lang, spec in (("en", en), ("ja", ja)):
+        if not spec: continue
+        try: counts[lang] = len(load_mc(mc_path(spec, lang)))
+        except (MCFormatError, OSError, ValueError) as e: raise ConfigError(f"config key 'eval_mc_{lang}': {e}".splitlines()[0]) from None
+    return counts
 
 # %% ../nbs/07_eval.ipynb #dc402267
 MODE_ORDER = ("attention", "all-linear")

@@ -16,7 +16,7 @@ from tqdm import tqdm  # plain text bars: they read well in papermill logs and b
 
 # %% auto #0
 __all__ = ['RETRY_STATUS', 'GenerationError', 'as_messages', 'Completion', 'Sampling', 'nucleus', 'NucleusSampler',
-           'TransformersGenerator', 'OpenAIGenerator', 'make_generator']
+           'TransformersGenerator', 'OpenAIGenerator', 'check_endpoint_url', 'make_generator']
 
 # %% ../nbs/00b_generate.ipynb #20982865
 class GenerationError(RuntimeError):
@@ -199,6 +199,19 @@ class OpenAIGenerator:
                              disable=not self.progress or len(prompts) < 2))
 
     def close(self): self._client.close()
+
+# %% ../nbs/00b_generate.ipynb #a7dda718
+def check_endpoint_url(key: str, url: str) -> str:
+    "`url` if it is an http(s) base URL with a host (and a valid port), else a `ConfigError` naming `key`."
+    from urllib.parse import urlsplit
+    from creativity_llm.core import ConfigError
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port that is not a number in 0..65535
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment and not any(c.isspace() for c in url)
+    except ValueError: ok = False
+    if not ok: raise ConfigError(f"config key '{key}' must be an http:// or https:// base URL with a host (e.g. http://127.0.0.1:8000/v1), got {url!r}")
+    return url
 
 # %% ../nbs/00b_generate.ipynb #300945f5
 def make_generator(cfg, model=None, tokenizer=None, progress: bool = True):

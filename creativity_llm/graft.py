@@ -18,8 +18,8 @@ from .models import sort_config_sets
 
 # %% auto #0
 __all__ = ['QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'SkillPackError', 'lora_factors', 'dense_deltas', 'lowrank_svd',
-           'dense_svd', 'energy_rank', 'parse_bands', 'scale_bands', 'band_split', 'pack_codes', 'unpack_codes',
-           'quantize_rows', 'dequantize_rows', 'architecture_of', 'SkillPackConfig', 'tensors_sha256',
+           'dense_svd', 'energy_rank', 'parse_bands', 'scale_bands', 'band_split', 'check_bands', 'pack_codes',
+           'unpack_codes', 'quantize_rows', 'dequantize_rows', 'architecture_of', 'SkillPackConfig', 'tensors_sha256',
            'extract_skillpack', 'SkillPack', 'state_sha256', 'check_fits', 'Graft', 'graft', 'ungraft', 'heldout_nll',
            'retained_gain', 'pack_to_adapter', 'fuse', 'skill_experts', 'skill_eval_rows', 'compression_curve',
            'plot_curve', 'passage_logprobs', 'kl_to_base', 'retention_of', 'fusion_table', 'plot_fusion', 'run_graft']
@@ -131,6 +131,13 @@ def band_split(bands: list[tuple[int, int | None]], rank: int) -> list[tuple[int
         if take: out.append((bits, take))
         left -= take
     return out
+
+# %% ../nbs/06_graft.ipynb #0f244ae4
+def check_bands(spec: str) -> list[tuple[int, int | None]]:
+    "`parse_bands(spec)` for the configuration: a bad band is a `ConfigError` naming `graft_bands`."
+    from creativity_llm.core import ConfigError
+    try: return parse_bands(spec)
+    except SkillPackError as e: raise ConfigError(f"config key 'graft_bands': {e}") from None
 
 # %% ../nbs/06_graft.ipynb #b6dea1f7
 def pack_codes(q: torch.Tensor, bits: int) -> torch.Tensor:

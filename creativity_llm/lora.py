@@ -22,7 +22,7 @@ __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'LoraTargetErro
            'answer_logits', 'per_sample_losses', 'rationale_difficulty', 'EpochSeededLengthSampler',
            'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings',
            'lora_config', 'train_adapter', 'untimed_log_history', 'resolve_repo_path', 'training_rows',
-           'check_deepspeed_config', 'merge_adapter', 'plot_curves', 'run_lora', 'main']
+           'check_deepspeed_config', 'check_deepspeed', 'merge_adapter', 'plot_curves', 'run_lora', 'main']
 
 # %% ../nbs/05_lora.ipynb #147beb72
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -451,6 +451,25 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         if isinstance(v, dict): out.update(_flatten(v, f"{prefix}{k}."))
         else: out[f"{prefix}{k}"] = v
     return out
+
+# %% ../nbs/05_lora.ipynb #5f82321c
+def check_deepspeed(path: str, model_spec: str, batch_size: int = 8, grad_accum: int = 1, lr: float = 1e-3, cuda: bool | None = None) -> dict | None:
+    "`lora_deepspeed` for a run: exists and is JSON when set; validated by DeepSpeed when CUDA training would use it (`cuda` None = ask torch)."
+    from types import SimpleNamespace
+    from creativity_llm.core import ConfigError
+    from creativity_llm.models import resolve_model
+    if not path: return None
+    try:
+        p = resolve_repo_path(path)
+        if not p.is_file(): raise FileNotFoundError(f"{path}: not found")
+        json.loads(p.read_text())
+    except (OSError, ValueError) as e: raise ConfigError(f"config key 'lora_deepspeed': {e}".splitlines()[0]) from None
+    if not (torch.cuda.is_available() if cuda is None else cuda): return None
+    src = resolve_model(model_spec)
+    hidden = json.loads((src.path / "config.json").read_text()).get("hidden_size", 4096) if src.kind == "hf" else 4096
+    stand_in = SimpleNamespace(config=SimpleNamespace(hidden_size=hidden))
+    try: return check_deepspeed_config(p, stand_in, batch_size, grad_accum, lr)
+    except ValueError as e: raise ConfigError(f"config key 'lora_deepspeed': {e}".splitlines()[0]) from None
 
 # %% ../nbs/05_lora.ipynb #df72b400
 def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str], tolerance: float = 1e-4) -> dict:

@@ -15,9 +15,9 @@ from .core import atomic_path, file_sha256, json_sha256, tree_sha256
 
 # %% auto #0
 __all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'ModelSpecError',
-           'ModelSource', 'resolve_model', 'micro_tokenizer', 'micro_config', 'micro_model', 'pick_device',
-           'pick_dtype', 'cpu_has_native_bf16', 'cache_root', 'converted_gguf_dir', 'load_model', 'describe_model',
-           'sort_config_sets', 'save_adapter']
+           'ModelSource', 'resolve_model', 'check_model_spec', 'micro_tokenizer', 'micro_config', 'micro_model',
+           'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'cache_root', 'converted_gguf_dir', 'load_model',
+           'describe_model', 'sort_config_sets', 'save_adapter']
 
 # %% ../nbs/00a_models.ipynb #80a002ae
 EMBEDDED_GGUF = {
@@ -80,6 +80,13 @@ def resolve_model(spec: str) -> ModelSource:
     if path.is_dir() and (path / "config.json").is_file(): return ModelSource(spec, "hf", path.resolve())
     if path.exists(): raise ModelSpecError(f"model '{spec}': not a .gguf file nor a directory with config.json")
     raise ModelSpecError(f"model '{spec}': no such file or directory (and not one of: {', '.join([*EMBEDDED_GGUF, *ASSEMBLED_GGUF, 'micro:llama'])})")
+
+# %% ../nbs/00a_models.ipynb #cb7e1019
+def check_model_spec(key: str, spec: str) -> ModelSource:
+    "`resolve_model(spec)`, with a failure reported as a `ConfigError` naming the configuration key."
+    from creativity_llm.core import ConfigError
+    try: return resolve_model(spec)
+    except ModelSpecError as e: raise ConfigError(f"config key '{key}': {e}") from None
 
 # %% ../nbs/00a_models.ipynb #f36e6a93
 CHATML_TEMPLATE = (

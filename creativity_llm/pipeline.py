@@ -142,15 +142,22 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
 
 # %% ../nbs/00d_pipeline.ipynb #414c8d4d
 def check_config(cfg: RunConfig) -> RunConfig:
-    "Check what needs the machine: the model specs point at something loadable."
-    from creativity_llm.models import ModelSpecError, resolve_model  # imports torch: keep `creativity-llm stages` instant
-    for key in ("model", "teacher_model"):
-        spec = getattr(cfg, key)
-        if key == "teacher_model" and (not spec or cfg.teacher_url): continue
-        try: resolve_model(spec)
-        except ModelSpecError as e: raise ConfigError(f"config key '{key}': {e}") from None
-    if cfg.teacher_url and not re.match(r"https?://", cfg.teacher_url):
-        raise ConfigError(f"config key 'teacher_url' must start with http:// or https://, got {cfg.teacher_url!r}")
+    """Check, before stage 00 and before any model loads, every value that names something outside the configuration: model specs,
+    endpoint URLs, source files, retention sets, the reference corpus, the SkillPack bands and the DeepSpeed config. Each check lives
+    in the module that owns the value; the first problem is raised as a one-line `ConfigError` naming the key."""
+    # imported here, not at the top: they bring torch, transformers and peft, and `creativity-llm stages` should stay instant
+    from creativity_llm import evaluation, generate, graft, lora, models, scoring, sources
+    models.check_model_spec("model", cfg.model)
+    if cfg.teacher_url: generate.check_endpoint_url("teacher_url", cfg.teacher_url)  # teacher_model then names the endpoint's model
+    elif cfg.teacher_model: models.check_model_spec("teacher_model", cfg.teacher_model)
+    if cfg.judge_url: generate.check_endpoint_url("judge_url", cfg.judge_url)  # likewise judge_model
+    elif cfg.judge_model: models.check_model_spec("judge_model", cfg.judge_model)
+    graft.check_bands(cfg.graft_bands)
+    scoring.check_reference(cfg.score_reference)
+    evaluation.check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja)
+    lora.check_deepspeed(cfg.lora_deepspeed, cfg.model, cfg.lora_batch_size, cfg.lora_grad_accum, cfg.lora_lr,
+                         cuda=models.pick_device(cfg.device).type == "cuda")
+    sources.check_sources(cfg.synth_sources, cfg.synth_skip_bad_rows)  # last: it reads the whole corpus
     return cfg
 
 def default_run_dir(cfg: RunConfig) -> Path: return Path("runs") / cfg.run_name

@@ -25,7 +25,8 @@ __all__ = ['EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS
            'segment_lang', 'content_words', 'split_ideas', 'Idea', 'distinct_ideas', 'text_view', 'clear_caches',
            'Cues', 'domains_of', 'idea_details', 'detail_count', 'claim_parts', 'ReferenceCorpus', 'saturate',
            'ScorerConfig', 'Score', 'PatentQualityScorer', 'load_aut', 'spearman_ci', 'validate_aut', 'select_top',
-           'plot_score_distributions', 'scorer_config', 'pairs_to_score', 'read_pairs', 'reference_for', 'score_pairs']
+           'plot_score_distributions', 'scorer_config', 'pairs_to_score', 'read_pairs', 'reference_for', 'score_pairs',
+           'check_reference']
 
 # %% ../nbs/04_scoring.ipynb #594855f1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
@@ -664,3 +665,11 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
     clear_caches()
     log(f"[04] {stats['kept']} of {stats['scored']} scored pairs kept, {stats['passed_through']} passed through: {stats['train_dc']} in train_dc")
     return {**stats, "seconds": round(time.perf_counter() - t0, 2), "figure": fig}  # the time for the manifest, not stats.json
+
+# %% ../nbs/04_scoring.ipynb #ac49471b
+def check_reference(spec: str) -> int:
+    "For `score_reference` naming a file: read it as stage 04 will and return its text count; a problem is a `ConfigError` naming the key."
+    from creativity_llm.core import ConfigError
+    if spec in ("run", "run-category"): return 0
+    try: return len(ReferenceCorpus.load(spec).texts)
+    except (SourceError, OSError, ValueError) as e: raise ConfigError(f"config key 'score_reference': {e}".splitlines()[0]) from None

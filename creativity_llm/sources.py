@@ -14,7 +14,8 @@ from .taxonomy import SUBDOMAIN_BY_KEY, subdomain_of
 
 # %% auto #0
 __all__ = ['SCHEMA', 'READERS', 'Getter', 'LAYOUTS', 'SAMPLE_FILES', 'Document', 'SourceError', 'BadRow', 'detect_lang', 'Layout',
-           'to_document', 'LoadResult', 'load_documents', 'samples_dir', 'load_samples', 'load_sources', 'is_invention']
+           'to_document', 'LoadResult', 'load_documents', 'samples_dir', 'load_samples', 'load_sources', 'is_invention',
+           'check_sources']
 
 # %% ../nbs/01a_sources.ipynb #90124729
 SCHEMA = ("id", "title", "text", "lang", "domain", "source", "license")
@@ -214,3 +215,10 @@ def load_sources(spec: str, on_error: str = "raise") -> LoadResult:
     return LoadResult(docs, skipped)
 
 def is_invention(doc: Document) -> bool: return doc.domain in SUBDOMAIN_BY_KEY
+
+# %% ../nbs/01a_sources.ipynb #d66f9f82
+def check_sources(spec: str, skip_bad_rows: bool = False) -> int:
+    "Load every source `synth_sources` names, as stage 01 will; return the document count or raise `ConfigError` naming the key."
+    from creativity_llm.core import ConfigError
+    try: return len(load_sources(spec, "skip" if skip_bad_rows else "raise").docs)
+    except (SourceError, OSError, ValueError) as e: raise ConfigError(f"config key 'synth_sources': {e}".splitlines()[0]) from None

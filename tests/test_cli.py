@@ -179,3 +179,35 @@ def test_single_stage_with_plain_papermill(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     info = json.loads((tmp_path / "run" / "00_core" / "model.json").read_text())
     assert info["spec"] == "micro:llama" and info["parameters"] > 0
+
+
+def _bad_row_file(tmp_path) -> Path:
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"id": "a", "title": "t", "text": "x", "lang": "en", "domain": "d", "source": "s", "license": "l"}\n{"id": "b", "title": "t"}\n')
+    return path
+
+
+@pytest.mark.parametrize("override, message", [
+    ("synth_sources=/missing.jsonl", "config key 'synth_sources': /missing.jsonl: no such file"),
+    ("synth_sources=BADROWS", "config key 'synth_sources': BADROWS:2: field"),
+    ("eval_mc_en=/missing.jsonl", "config key 'eval_mc_en': eval_mc_en='/missing.jsonl': no such file"),
+    ("eval_mc_ja=arc-easy", "config key 'eval_mc_ja': eval_mc_ja='arc-easy' is a en set"),
+    ("score_reference=/missing.jsonl", "config key 'score_reference': /missing.jsonl: no such reference corpus"),
+    ("graft_bands=3:rest", "config key 'graft_bands': bands '3:rest': 3 bits"),
+    ("lora_deepspeed=/missing.json", "config key 'lora_deepspeed': /missing.json: not found"),
+    ("teacher_url=localhost:8000", "config key 'teacher_url' must be an http:// or https:// base URL"),
+    ("judge_url=http://", "config key 'judge_url' must be an http:// or https:// base URL"),
+    ("teacher_model=/no/such/teacher", "config key 'teacher_model': model '/no/such/teacher': no such file"),
+    ("judge_model=/no/such/judge", "config key 'judge_model': model '/no/such/judge': no such file"),
+])
+def test_bad_value_stops_before_stage_00(tmp_path, capsys, monkeypatch, override, message):
+    "Each value that names something outside the configuration is checked at once: exit 2, one line, no run directory, no model loaded."
+    from creativity_llm import models, pipeline
+    bad = str(_bad_row_file(tmp_path))
+    override, message = override.replace("BADROWS", bad), message.replace("BADROWS", bad)
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("a model was loaded before the configuration was checked"))
+    run_dir = tmp_path / "run"
+    assert pipeline.main(["run", "--preset", "smoke", "--run-dir", str(run_dir), "-p", override]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not run_dir.exists()
