@@ -15,17 +15,13 @@ SKIP = {  # glob (relative to the run directory, '/'-separated) → why its byte
     "notebooks/*": "executed notebooks: cell outputs carry progress bars, timings and log lines",
     ".run.lock": "lock file of the runner",
     ".manifest.lock": "lock file of the manifest",
-    "*/tensorboard/*": "TensorBoard event files: named by time, host and pid, each event stamped with its wall time",
-    "02_experts/.bank/tensorboard/*": "the experts' TensorBoard event files, as above",
-    "02_experts/.bank/profiles/*": "the expert bank's resume state: each profile records how long its expert took to train",
+    "*/tensorboard/*": "TensorBoard event files (stage 05's and the expert bank's): named by time, host and pid, each event stamped with its wall time",
 }
 
 
 def skip_reason(rel: str) -> str | None:
     "The reason `rel` is on the skip list, or None."
-    for pattern, why in SKIP.items():
-        if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern.rstrip("*") + "*/*"): return why
-    return None
+    return next((why for pattern, why in SKIP.items() if fnmatch.fnmatchcase(rel, pattern)), None)  # '*' matches across '/' here
 
 
 def _sha256(path: Path) -> str:

@@ -75,6 +75,38 @@ def test_run_seed_reaches_stage_07(smoke_run):
     assert stage07_item_ids(run_dir) == want(0)
 
 
+def _compare_runs():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("compare_runs", ROOT / "bench" / "compare_runs.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_compare_runs_names_what_differs(tmp_path):
+    cr = _compare_runs()
+    for d, text in (("a", "1"), ("b", "2")):
+        (tmp_path / d / "01_synthesis").mkdir(parents=True)
+        (tmp_path / d / "01_synthesis" / "stats.json").write_text("{}")
+        (tmp_path / d / "01_synthesis" / "pairs.jsonl").write_text(text)
+        (tmp_path / d / "manifest.json").write_text(text)
+    (tmp_path / "b" / "extra.txt").write_text("x")
+    res = cr.compare(tmp_path / "a", tmp_path / "b")
+    assert res["same"] == ["01_synthesis/stats.json"] and res["differ"] == ["01_synthesis/pairs.jsonl"] and res["only_b"] == ["extra.txt"]
+    assert set(res["skipped"]) == {"manifest.json"}
+    assert cr.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 1 and cr.main([str(tmp_path / "a"), str(tmp_path / "a")]) == 0
+
+
+def test_two_runs_are_byte_identical(smoke_run, tmp_path):
+    "A second smoke run in another directory writes the same bytes, outside bench/compare_runs.py's skip list."
+    run_a, r, _ = smoke_run
+    assert r.returncode == 0, r.stdout + r.stderr
+    r2 = cli("run", "--preset", "smoke", "--run-dir", tmp_path / "b")
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+    res = _compare_runs().compare(run_a, tmp_path / "b")
+    assert not (res["differ"] or res["only_a"] or res["only_b"]), res
+    assert len(res["same"]) > 20
+
+
 def test_rerun_skipped_then_seed_change_reruns(smoke_run):
     from creativity_llm.evaluation import retention_items
     run_dir, r, _ = smoke_run
