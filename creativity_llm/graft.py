@@ -738,7 +738,7 @@ def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dic
     base_loss = nll(model)
     exact = extract_skillpack(deltas, SkillPackConfig(energy=1.0, max_rank=10 ** 9, bands="32:rest"), arch, "exact", dense_dtype_bytes=elem)
     g = graft(model, exact); tuned_loss = nll(model); ungraft(model, g)  # the adapter merged, exactly
-    source = {"adapter": str(adapters[cfg.graft_source]), "stage": "05", "mode": cfg.graft_source, "teacher": cfg.teacher_model or cfg.model, "student": cfg.model}
+    source = {"adapter": Path(adapters[cfg.graft_source]).resolve().relative_to(Path(run_dir).resolve()).as_posix(), "stage": "05", "mode": cfg.graft_source, "teacher": cfg.teacher_model or cfg.model, "student": cfg.model}
     # the pack on disk is what is measured
     extract_skillpack(deltas, SkillPackConfig.from_run_config(cfg), arch, cfg.graft_source, source, elem, progress).save(out / "skillpacks" / cfg.graft_source)
     pack = SkillPack.load(out / "skillpacks" / cfg.graft_source)
