@@ -83,6 +83,10 @@ def json_sha256(obj) -> str:
 # %% ../nbs/00_core.ipynb #bfe34a5d
 class ConfigError(ValueError):
     "A configuration problem, with a message that names the key, file or value at fault."
+    @classmethod
+    def of_key(cls, key: str, problem) -> "ConfigError":
+        "`config key 'KEY': PROBLEM`, cut to its first line (the runner prints one line)."
+        return cls(f"config key '{key}': {problem}".splitlines()[0])
 
 # %% ../nbs/00_core.ipynb #678d99e6
 def _h(text: str, **kw):

@@ -67,7 +67,7 @@ def check_retention_sets(en: str, ja: str) -> dict[str, int]:
     for lang, spec in (("en", en), ("ja", ja)):
         if not spec: continue
         try: counts[lang] = len(load_mc(mc_path(spec, lang)))
-        except (MCFormatError, OSError, ValueError) as e: raise ConfigError(f"config key 'eval_mc_{lang}': {e}".splitlines()[0]) from None
+        except (MCFormatError, OSError, ValueError) as e: raise ConfigError.of_key(f"eval_mc_{lang}", e) from None
     return counts
 
 # %% ../nbs/07_eval.ipynb #dc402267

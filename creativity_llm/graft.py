@@ -137,7 +137,7 @@ def check_bands(spec: str) -> list[tuple[int, int | None]]:
     "`parse_bands(spec)` for the configuration: a bad band is a `ConfigError` naming `graft_bands`."
     from creativity_llm.core import ConfigError
     try: return parse_bands(spec)
-    except SkillPackError as e: raise ConfigError(f"config key 'graft_bands': {e}") from None
+    except SkillPackError as e: raise ConfigError.of_key("graft_bands", e) from None
 
 # %% ../nbs/06_graft.ipynb #b6dea1f7
 def pack_codes(q: torch.Tensor, bits: int) -> torch.Tensor:

@@ -463,13 +463,13 @@ def check_deepspeed(path: str, model_spec: str, batch_size: int = 8, grad_accum:
         p = resolve_repo_path(path)
         if not p.is_file(): raise FileNotFoundError(f"{path}: not found")
         json.loads(p.read_text())
-    except (OSError, ValueError) as e: raise ConfigError(f"config key 'lora_deepspeed': {e}".splitlines()[0]) from None
+    except (OSError, ValueError) as e: raise ConfigError.of_key("lora_deepspeed", e) from None
     if not (torch.cuda.is_available() if cuda is None else cuda): return None
     src = resolve_model(model_spec)
     hidden = json.loads((src.path / "config.json").read_text()).get("hidden_size", 4096) if src.kind == "hf" else 4096
     stand_in = SimpleNamespace(config=SimpleNamespace(hidden_size=hidden))
     try: return check_deepspeed_config(p, stand_in, batch_size, grad_accum, lr)
-    except ValueError as e: raise ConfigError(f"config key 'lora_deepspeed': {e}".splitlines()[0]) from None
+    except ValueError as e: raise ConfigError.of_key("lora_deepspeed", e) from None
 
 # %% ../nbs/05_lora.ipynb #df72b400
 def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str], tolerance: float = 1e-4) -> dict:

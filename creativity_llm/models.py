@@ -86,7 +86,7 @@ def check_model_spec(key: str, spec: str) -> ModelSource:
     "`resolve_model(spec)`, with a failure reported as a `ConfigError` naming the configuration key."
     from creativity_llm.core import ConfigError
     try: return resolve_model(spec)
-    except ModelSpecError as e: raise ConfigError(f"config key '{key}': {e}") from None
+    except ModelSpecError as e: raise ConfigError.of_key(key, e) from None
 
 # %% ../nbs/00a_models.ipynb #f36e6a93
 CHATML_TEMPLATE = (

@@ -147,9 +147,7 @@ def evaluate_mc(model, tok, items: list[MCItem], lang: str = "en", batch_size: i
         chars, nbytes = (np.array([float(n(c)) for c in it.choices]) for n in (len, lambda c: len(c.encode("utf-8"))))  # lm-eval: the choice alone
         rows.append({"id": it.id, "label": it.label, "pred": int(np.argmax(s)), "pred_norm": int(np.argmax(s / chars)), "pred_bytes": int(np.argmax(s / nbytes)),
                      "loglik": s.tolist()})
-    correct = np.array([r["pred"] == r["label"] for r in rows], float)
-    acc_norm, acc_bytes = (bootstrap_ci(np.array([r[k] == r["label"] for r in rows], float)) for k in ("pred_norm", "pred_bytes"))
-    acc = bootstrap_ci(correct)
+    acc, acc_norm, acc_bytes = (bootstrap_ci(np.array([r[k] == r["label"] for r in rows], float)) for k in ("pred", "pred_norm", "pred_bytes"))
     chance = float(np.mean([1 / len(it.choices) for it in items])) if items else float("nan")
     return {"n": len(items), "acc": acc[0], "acc_ci": acc[1:], "acc_norm": acc_norm[0], "acc_norm_ci": acc_norm[1:],
             "acc_bytes": acc_bytes[0], "acc_bytes_ci": acc_bytes[1:], "chance": chance, "items": rows}

@@ -516,8 +516,7 @@ def select_and_generate(cfg: RunConfig, run_dir, log=print) -> dict:
     summary = {"solver": sel["solver"], "K": sel["K"], "K_requested": sel["K_requested"], "n_experts": sel["n_experts"], "weights": sel["weights"],
                "members": sel["chosen"]["members"], "energy": sel["chosen"]["energy"], "terms": sel["chosen"]["terms"],
                "per_category": dict(Counter(e["category"] for e in team)), "comparison": sel["comparison"],
-               "pairs": len(recs), "per_expert": gen["per_expert"], "documents": gen["documents"], "leakage_check": gen["leakage_check"],
-               }
+               "pairs": len(recs), "per_expert": gen["per_expert"], "documents": gen["documents"], "leakage_check": gen["leakage_check"]}
     write_json(out / "team.json", summary)  # timings go to the manifest (the stage's metrics): two runs write the same bytes
     fig = plot_team_terms(sel["comparison"], out / "team_energy.png", f"stage 03: {sel['n_experts']} experts, K = {sel['K']}")
     log(f"[03] team of {sel['K']} by {sel['solver']} (energy {summary['energy']:.4f}); {len(recs)} team pairs")

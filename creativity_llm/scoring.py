@@ -672,4 +672,4 @@ def check_reference(spec: str) -> int:
     from creativity_llm.core import ConfigError
     if spec in ("run", "run-category"): return 0
     try: return len(ReferenceCorpus.load(spec).texts)
-    except (SourceError, OSError, ValueError) as e: raise ConfigError(f"config key 'score_reference': {e}".splitlines()[0]) from None
+    except (SourceError, OSError, ValueError) as e: raise ConfigError.of_key("score_reference", e) from None

@@ -221,4 +221,4 @@ def check_sources(spec: str, skip_bad_rows: bool = False) -> int:
     "Load every source `synth_sources` names, as stage 01 will; return the document count or raise `ConfigError` naming the key."
     from creativity_llm.core import ConfigError
     try: return len(load_sources(spec, "skip" if skip_bad_rows else "raise").docs)
-    except (SourceError, OSError, ValueError) as e: raise ConfigError(f"config key 'synth_sources': {e}".splitlines()[0]) from None
+    except (SourceError, OSError, ValueError) as e: raise ConfigError.of_key("synth_sources", e) from None
