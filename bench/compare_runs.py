@@ -1,9 +1,15 @@
 """Compare two run directories file by file: every file byte-identical except those on the skip list below.
 
     python bench/compare_runs.py runs/tiny_a runs/tiny_b
+    python bench/compare_runs.py runs/before runs/after --ignore-field fingerprint   # two commits of the code
 
 Outputs are reproducible: the same command, seed and machine give the same bytes. What may differ is named here, once,
 with the reason; anything else that differs is a defect. Exit status 0 when nothing outside the skip list differs, 1 otherwise.
+
+Between two commits, one thing differs by design: the training fingerprints (stage 02's experts, stage 05's checkpoints)
+hash the source of the training code, so that a checkpoint written by other code is never resumed. `--ignore-field NAME`
+compares a JSON, JSON-lines or Parquet file that differs once more with every key or column NAME removed, and reports
+those that are then equal apart; it never hides a file that differs anywhere else.
 """
 from __future__ import annotations
 import argparse, fnmatch, hashlib, sys
@@ -49,16 +55,45 @@ def compare(a, b) -> dict:
     return out
 
 
+def _without(obj, names: set):
+    if isinstance(obj, dict): return {k: _without(v, names) for k, v in obj.items() if k not in names}
+    if isinstance(obj, list): return [_without(v, names) for v in obj]
+    return obj
+
+
+def content_without(path: Path, names: set):
+    "The file's content with every key (JSON, JSON lines) or column (Parquet) in `names` removed; None for other kinds of file."
+    import json
+    if path.suffix == ".json": return _without(json.loads(path.read_text()), names)
+    if path.suffix == ".jsonl": return [_without(json.loads(l), names) for l in path.read_text().splitlines() if l.strip()]
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        t = pq.read_table(path)
+        return t.drop_columns([c for c in t.column_names if c in names]).to_pylist()
+    return None
+
+
+def equal_apart_from(a: Path, b: Path, names: set) -> bool:
+    "Whether two files are equal once the fields `names` are removed from both (only for JSON, JSON lines and Parquet)."
+    ca = content_without(a, names)
+    return ca is not None and ca == content_without(b, names)
+
+
 def _top(rel: str) -> str: return rel.split("/", 1)[0] if "/" in rel else "(run)"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_a"); ap.add_argument("run_b")
+    ap.add_argument("--ignore-field", action="append", default=[], metavar="NAME",
+                    help="a key or column whose values may differ (e.g. fingerprint, between two commits); repeatable")
     args = ap.parse_args(argv)
     for d in (args.run_a, args.run_b):
         if not Path(d).is_dir(): ap.error(f"{d}: not a directory")
     res = compare(args.run_a, args.run_b)
+    fields = set(args.ignore_field)
+    apart = [r for r in res["differ"] if fields and equal_apart_from(Path(args.run_a, r), Path(args.run_b, r), fields)]
+    res["differ"] = [r for r in res["differ"] if r not in apart]
     per = defaultdict(lambda: defaultdict(int))
     for key in ("same", "differ", "only_a", "only_b"):
         for rel in res[key]: per[_top(rel)][key] += 1
@@ -71,10 +106,13 @@ def main(argv=None) -> int:
     for rel, why in res["skipped"].items(): reasons[why].append(rel)
     print("\nskipped (named in bench/compare_runs.py):")
     for why, rels in reasons.items(): print(f"  {len(rels):4d} file(s): {why}")
+    if apart: print(f"\nequal apart from {', '.join(sorted(fields))}:")
+    for rel in apart: print(f"  {rel}")
     bad = [("differs", r) for r in res["differ"]] + [("only in A", r) for r in res["only_a"]] + [("only in B", r) for r in res["only_b"]]
     for what, rel in bad: print(f"{what}: {rel}")
-    total = len(res["same"]) + len(bad)
-    print(f"\n{len(res['same'])} of {total} compared files byte-identical, {len(bad)} not; {len(res['skipped'])} skipped")
+    total = len(res["same"]) + len(apart) + len(bad)
+    print(f"\n{len(res['same'])} of {total} compared files byte-identical" + (f", {len(apart)} equal apart from {', '.join(sorted(fields))}" if apart else "")
+          + f", {len(bad)} not; {len(res['skipped'])} skipped")
     return 1 if bad else 0
 
 

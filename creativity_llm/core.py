@@ -7,16 +7,17 @@ from __future__ import annotations
 import difflib, fcntl, hashlib, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time, typing, uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from importlib import metadata, util
+from importlib import import_module, metadata, util
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
 # %% auto #0
-__all__ = ['STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'file_sha256', 'dir_files_sha256',
-           'tree_sha256', 'json_sha256', 'ConfigError', 'RunConfig', 'configs_dir', 'available_presets',
-           'read_config_file', 'parse_override', 'resolve_config', 'Stage', 'stage_dir', 'package_versions',
-           'git_describe', 'Manifest', 'record_metrics', 'stage_is_current', 'run_lock']
+__all__ = ['INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'file_sha256',
+           'dir_files_sha256', 'tree_sha256', 'json_sha256', 'ConfigError', 'knob', 'one_of', 'require', 'StageConfig',
+           'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageContract', 'Stage', 'stage_dir',
+           'package_versions', 'git_describe', 'Manifest', 'record_metrics', 'stage_is_current', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -89,203 +90,89 @@ class ConfigError(ValueError):
         return cls(f"config key '{key}': {problem}".splitlines()[0])
 
 # %% ../nbs/00_core.ipynb #678d99e6
-def _h(text: str, **kw):
-    return field(metadata={"help": text}, **kw)
+def knob(help: str, default):
+    "A configuration field: its default and its one-line help text (papermill's parameters cells and `creativity-llm config` show it)."
+    return field(default=default, metadata={"help": help})
+
+def one_of(choices) -> str:
+    "The choices as an error message words them: 'a', 'b' or 'c'."
+    quoted = [f"'{c}'" for c in choices]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+def require(ok: bool, key: str, value, what: str):
+    "Raise `ConfigError` naming `key` unless `ok`: the range and choice checks of the configuration classes."
+    if not ok: raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
 
 @dataclass
-class RunConfig:
-    "Every knob of a run. Defaults are the `tiny` preset."
-    preset: str = _h("name of the preset this configuration was built from", default="tiny")
-    run_id: str = _h("run directory name under runs/ ('' = the preset name)", default="")
-    seed: int = _h("RNG seed for sampling and anything random", default=0)
-    model: str = _h("base model: 'smollm2', a .gguf file, a Hugging Face directory, or 'micro:llama'", default="smollm2")
-    model_cache: str = _h("cache for converted GGUF models ('' = $CREATIVITY_LLM_CACHE or ~/.cache/creativity_llm)", default="")
-    device: str = _h("'auto', 'cpu', 'cuda' or 'cuda:N'", default="auto")
-    dtype: str = _h("'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16' or 'float16'", default="auto")
-    trust_remote_code: bool = _h("let model repositories run their own code; off unless you ask", default=False)
-    teacher_model: str = _h("local teacher model spec ('' = the base model)", default="")
-    teacher_dtype: str = _h("dtype of a local teacher: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", default="auto-inference")
-    teacher_url: str = _h("OpenAI-compatible base URL (vLLM, TGI, llama.cpp, hosted); set = use it as the teacher", default="")
-    teacher_api_key_env: str = _h("environment variable that holds the endpoint's API key", default="OPENAI_API_KEY")
-    teacher_timeout_s: float = _h("seconds before one HTTP request is abandoned", default=120.0)
-    teacher_max_retries: int = _h("retries of one HTTP request after a timeout, 429 or 5xx", default=3)
-    teacher_concurrency: int = _h("HTTP requests in flight at once", default=4)
-    gen_batch_size: int = _h("prompts per batch for the local transformers generator", default=32)
-    max_new_tokens: int = _h("tokens generated per answer", default=128)
-    temperature: float = _h("sampling temperature (0 = greedy)", default=0.7)
-    top_p: float = _h("nucleus sampling mass", default=0.95)
-    stage_timeout_s: int = _h("papermill's limit for one notebook cell, in seconds", default=7200)
-    # 01 synthesis
-    synth_sources: str = _h("source documents: 'samples', 'samples:inventions', 'LAYOUT:PATH' (uspto, nlp_journal, ...) or PATH, comma-separated", default="samples")
-    synth_langs: str = _h("languages of the documents to use: 'en', 'ja' or 'en,ja' (SmolLM2 knows no Japanese)", default="en")
-    synth_max_docs: int = _h("documents per language and kind (inventions, academic) to use; 0 = all", default=28)
-    synth_categories_per_doc: int = _h("creativity categories asked per invention abstract, rotating over the 4", default=3)
-    synth_n_ideas: int = _h("ideas (or reasoning steps) the teacher is asked for per creativity task", default=4)
-    synth_qa_per_doc: int = _h("Lehnert QA pairs asked per academic abstract", default=1)
-    synth_max_new_tokens: int = _h("tokens the teacher may generate per synthesis answer (convergent answers get half, at least 48)", default=64)
-    synth_max_retries: int = _h("re-generations of a failed answer (new seed each time) before it is given up", default=2)
-    synth_skip_bad_rows: bool = _h("skip (count and list) unreadable source rows instead of stopping", default=False)
-    heldout_per_category: int = _h("pairs held out for evaluation per category (seed 001 uses 10)", default=3)
-    near_dup_threshold: float = _h("character 5-gram Jaccard at or above which two texts are near-duplicates", default=0.8)
-    # 02 experts
-    expert_min_pairs: int = _h("a (category, subdomain) cell gets an expert when it has at least this many creativity seed pairs", default=2)
-    expert_max_per_category: int = _h("most experts per category, largest cells first (0 = no limit; seed 000: 15)", default=2)
-    expert_eval_pairs: int = _h("pairs of each cell held out (whole source documents) for the expert's validation loss", default=1)
-    expert_mode: str = _h("LoRA targets of the experts: 'attention' or 'all-linear'", default="attention")
-    expert_epochs: int = _h("passes over each cell's training pairs", default=2)
-    expert_lr: float = _h("peak learning rate of the experts", default=0.002)
-    expert_index: str = _h("experts this run trains: '' (all), 'i', 'i-j' or 'i,j,k' (cluster array jobs)", default="")
-    expert_probes_per_category: int = _h("held-out prompts per category in the shared probe set the experts are profiled on", default=1)
-    expert_probe_new_tokens: int = _h("tokens generated per probe answer", default=48)
-    # 03 qubo
-    qubo_team_size: int = _h("team size K (seed 000 chooses a team from its 60 experts)", default=4)
-    qubo_quality: float = _h("weight a of the quality term", default=1.0)
-    qubo_diversity: float = _h("diversity weight per team member: b = qubo_diversity / (K - 1)", default=1.0)
-    qubo_balance: float = _h("weight d of the balance term over categories", default=0.5)
-    qubo_solver: str = _h("'swap-anneal' (ours), 'dwave-sa' (the seed's), 'greedy', 'random', 'exact' (n <= 20) or 'milp'", default="swap-anneal")
-    team_docs_per_expert: int = _h("documents of its own subdomain each team expert writes pairs for", default=3)
-    # 04 scoring
-    score_w_fluency: float = _h("weight of fluency (distinct ideas) in the total score", default=0.2)
-    score_w_flexibility: float = _h("weight of flexibility (idea clusters) in the total score", default=0.15)
-    score_w_originality: float = _h("weight of originality (rarity against the reference corpus) in the total score", default=0.25)
-    score_w_elaboration: float = _h("weight of elaboration (specific detail per idea) in the total score", default=0.2)
-    score_w_feasibility: float = _h("weight of feasibility (problem, means, effect) in the total score", default=0.2)
-    score_originality: str = _h("rarity measure: 'pool' (similar answers counted), 'idf' or 'centroid'", default="pool")
-    score_reference: str = _h("reference corpus for originality: 'run', 'run-category' (a pool per category) or a JSONL/text file", default="run")
-    score_threshold: float = _h("lowest total score a kept pair may have", default=0.25)
-    score_top_fraction: float = _h("share of the scored pairs kept in train_dc, best first", default=0.75)
-    score_filter_qa: bool = _h("filter Lehnert QA pairs by score too (else they pass through)", default=False)
-    # 05 lora
-    lora_modes: str = _h("adapters to train: 'attention' (the method), 'all-linear' (the ablation), comma-separated", default="attention,all-linear")
-    lora_r: int = _h("LoRA rank (seed 001: 8)", default=8)
-    lora_alpha: int = _h("LoRA scaling numerator; the update is (alpha / r) B A (seed 001: 32)", default=32)
-    lora_dropout: float = _h("dropout on the LoRA input (seed 001: 0.05)", default=0.05)
-    lora_epochs: int = _h("passes over the training pairs (hard-sample weights are recomputed at the start of each)", default=1)
-    lora_lr: float = _h("peak learning rate of the cosine schedule", default=0.001)
-    lora_warmup_ratio: float = _h("share of the optimizer steps spent warming up linearly", default=0.1)
-    lora_batch_size: int = _h("pairs per micro-batch", default=8)
-    lora_grad_accum: int = _h("micro-batches per optimizer step", default=1)
-    lora_max_len: int = _h("tokens per pair (prompt and answer); longer pairs are cut at the end", default=384)
-    lora_format: str = _h("training target: 'answer_first' (seed 003) or 'dc_format' (divergent, then convergent)", default="answer_first")
-    lora_eval_fraction: float = _h("share of the source documents held out for the eval loss", default=0.15)
-    lora_hard_weighting: bool = _h("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", default=True)
-    lora_weight_cap: float = _h("largest sample weight", default=3.0)
-    lora_weight_floor: float = _h("smallest sample weight", default=0.25)
-    lora_save_steps: int = _h("optimizer steps between checkpoints", default=4)
-    lora_resume: bool = _h("continue an interrupted training from its last checkpoint", default=True)
-    lora_deepspeed: str = _h("DeepSpeed config used on CUDA ('' = none); relative paths start at the repository root", default="configs/deepspeed_zero2_bf16.json")
-    lora_merge: str = _h("adapters merged into a plain transformers model, comma-separated ('' = none)", default="attention")
-    # 07 eval
-    eval_mc_en: str = _h("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", default="samples")
-    eval_mc_ja: str = _h("Japanese retention set: 'samples', 'jcommonsenseqa', 'jmmlu' (shared data), a JSONL path, or '' (SmolLM2 knows no Japanese)", default="")
-    eval_mc_items: int = _h("multiple-choice items per language, a seeded sample of the set", default=200)
-    eval_batch_size: int = _h("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", default=64)
-    eval_dtype: str = _h("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", default="auto-inference")
-    eval_kl_passages: int = _h("held-out general passages per language for the KL forgetting measure", default=16)
-    eval_max_new_tokens: int = _h("tokens each model may write per answer to a held-out or MT-Bench prompt", default=48)
-    eval_mt_bench: int = _h("MT-Bench questions (turn 1, spread over the categories) answered and judged per model; 0 = none (needs the shared data)", default=0)
-    eval_mt_bench_lang: str = _h("MT-Bench language: 'en' or 'ja'", default="en")
-    judge_model: str = _h("judge: a local model spec ('' = the run's base model with adapters off), or the model name at judge_url", default="")
-    judge_url: str = _h("OpenAI-compatible base URL of the judge (e.g. GPT-4o); set = use it", default="")
-    judge_api_key_env: str = _h("environment variable that holds the judge endpoint's API key", default="OPENAI_API_KEY")
-    judge_max_new_tokens: int = _h("tokens the judge may write per verdict (after the prefill)", default=16)
-    judge_prefill: str = _h("start of the judge's reply, read as part of it: keeps a small local judge to the format ('' = none, the seed's judgement-first order)", default='{"score":')
-    judge_max_attempts: int = _h("times an unparseable verdict is asked for in all (then counted as a failure)", default=2)
-    judge_injection_cases: int = _h("answers re-judged with an instruction to the judge appended (the injection check); 0 = skip", default=4)
-    # 06 graft
-    graft_source: str = _h("stage 05 adapter the main SkillPack is extracted from", default="attention")
-    graft_energy: float = _h("share of each module's spectral energy (sum of squared singular values) a SkillPack keeps (beta)", default=0.9)
-    graft_max_rank: int = _h("hard cap on the rank a SkillPack keeps per module", default=64)
-    graft_bands: str = _h("bits of the singular vectors, leading ones first, as 'bits:count,...,bits:rest' (GraftLLM's, for hidden size 4096)", default="8:20,4:180,2:rest")
-    graft_band_reference: int = _h("hidden size the band counts are written for; they scale with the model's (0 = as written)", default=4096)
-    graft_group_size: int = _h("values per quantisation group (one fp16 step and offset each)", default=64)
-    graft_embed_density: float = _h("share of an embedding or output-head delta kept by magnitude", default=0.1)
-    graft_curve: str = _h("energies (beta) of the compression curve, comma-separated", default="0.5,0.8,0.9,1.0")
-    graft_skills: int = _h("stage 02 experts grafted as skills (the largest of each category, in category order); 0 = no fusion", default=3)
-    graft_skill_eval_pairs: int = _h("held-out pairs of its category that score a skill", default=4)
-    graft_fusion_weight: float = _h("weight of every pack in weighted addition, TIES and DARE", default=1.0)
-    graft_density: float = _h("share of each delta TIES keeps (trim) and DARE keeps (random drop)", default=0.5)
-    graft_arrow_top_k: int = _h("packs the Arrow router mixes per token", default=1)
-    graft_mc_items: int = _h("retention items (a seeded sample of eval_mc_en's set) scored per fused model", default=80)
-    graft_kl_passages: int = _h("general passages for KL(base || fused model)", default=8)
-
+class StageConfig:
+    "Base of every configuration class: typed fields declared with `knob`, checked on construction (types, then each class's `check`)."
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for f in fields(self):
             setattr(self, f.name, _checked(f.name, getattr(self, f.name), hints[f.name]))
-        _require(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
-        _require(self.dtype in ("auto", "float32", "bfloat16", "float16"), "dtype", self.dtype, "'auto', 'float32', 'bfloat16' or 'float16'")
-        for k in ("teacher_dtype", "eval_dtype"):
-            _require(getattr(self, k) in ("auto", "auto-inference", "float32", "bfloat16", "float16"), k, getattr(self, k),
-                     "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
-        _require(self.temperature >= 0, "temperature", self.temperature, "a number >= 0")
-        _require(0 < self.top_p <= 1, "top_p", self.top_p, "a number in (0, 1]")
-        for k in ("gen_batch_size", "max_new_tokens", "teacher_concurrency", "stage_timeout_s"):
-            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        _require(self.teacher_max_retries >= 0, "teacher_max_retries", self.teacher_max_retries, "an integer >= 0")
-        _require(self.teacher_timeout_s > 0, "teacher_timeout_s", self.teacher_timeout_s, "a number > 0")
-        for k in ("synth_categories_per_doc", "synth_n_ideas", "synth_max_new_tokens"):
-            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        _require(1 <= self.synth_categories_per_doc <= 4, "synth_categories_per_doc", self.synth_categories_per_doc, "1 to 4")
-        for k in ("synth_max_docs", "synth_qa_per_doc", "synth_max_retries", "heldout_per_category"):
-            _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
-        _require(set(self.synth_langs.split(",")) <= {"ja", "en"} and bool(self.synth_langs), "synth_langs", self.synth_langs, "'en', 'ja' or 'en,ja'")
-        _require(0 < self.near_dup_threshold <= 1, "near_dup_threshold", self.near_dup_threshold, "a number in (0, 1]")
-        weights = [getattr(self, f"score_w_{k}") for k in ("fluency", "flexibility", "originality", "elaboration", "feasibility")]
-        _require(min(weights) >= 0 and sum(weights) > 0, "score_w_*", weights, "weights >= 0 with a positive sum")
-        _require(self.score_originality in ("pool", "idf", "centroid"), "score_originality", self.score_originality, "'pool', 'idf' or 'centroid'")
-        _require(0 <= self.score_threshold <= 1, "score_threshold", self.score_threshold, "a number in [0, 1]")
-        _require(0 < self.score_top_fraction <= 1, "score_top_fraction", self.score_top_fraction, "a number in (0, 1]")
-        for k in ("eval_mc_items", "eval_batch_size", "eval_max_new_tokens", "judge_max_new_tokens", "judge_max_attempts"):
-            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases"):
-            _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
-        _require(self.eval_mt_bench_lang in ("en", "ja"), "eval_mt_bench_lang", self.eval_mt_bench_lang, "'en' or 'ja'")
-        _require(0 < self.graft_energy <= 1, "graft_energy", self.graft_energy, "a number in (0, 1]")
-        _require(all(_is_energy(e) for e in self.graft_curve.split(",")), "graft_curve", self.graft_curve, "numbers in (0, 1], comma-separated")
-        _require(0 < self.graft_embed_density <= 1, "graft_embed_density", self.graft_embed_density, "a number in (0, 1]")
-        _require(0 < self.graft_density <= 1, "graft_density", self.graft_density, "a number in (0, 1]")
-        _require(self.graft_group_size >= 8 and self.graft_group_size % 8 == 0, "graft_group_size", self.graft_group_size, "a multiple of 8")
-        _require(re.fullmatch(r"(\d+:\d+,)*\d+:rest", self.graft_bands.replace(" ", "")) is not None, "graft_bands", self.graft_bands, "'bits:count,...,bits:rest'")
-        for k in ("graft_max_rank", "graft_skill_eval_pairs", "graft_arrow_top_k", "graft_mc_items"):
-            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        for k in ("graft_band_reference", "graft_skills", "graft_kl_passages"):
-            _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
-        _require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
-        modes = [m for m in self.lora_modes.split(",") if m]
-        _require(bool(modes) and set(modes) <= {"attention", "all-linear"}, "lora_modes", self.lora_modes, "'attention', 'all-linear' or both, comma-separated")
-        _require(set(m for m in self.lora_merge.split(",") if m) <= set(modes), "lora_merge", self.lora_merge, "adapters named in lora_modes, or ''")
-        for k in ("lora_r", "lora_alpha", "lora_epochs", "lora_batch_size", "lora_grad_accum", "lora_save_steps"):
-            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        _require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
-        _require(self.lora_lr > 0, "lora_lr", self.lora_lr, "a number > 0")
-        _require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
-        _require(0 <= self.lora_warmup_ratio < 1, "lora_warmup_ratio", self.lora_warmup_ratio, "a number in [0, 1)")
-        _require(0 <= self.lora_eval_fraction < 1, "lora_eval_fraction", self.lora_eval_fraction, "a number in [0, 1)")
-        _require(self.lora_format in ("answer_first", "dc_format"), "lora_format", self.lora_format, "'answer_first' or 'dc_format'")
-        _require(0 < self.lora_weight_floor <= 1 <= self.lora_weight_cap, "lora_weight_cap", (self.lora_weight_floor, self.lora_weight_cap), "floor in (0, 1] and cap >= 1")
-        for k in ("expert_min_pairs", "expert_epochs", "expert_probes_per_category", "expert_probe_new_tokens", "qubo_team_size", "team_docs_per_expert"):
-            _require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        for k in ("expert_max_per_category", "expert_eval_pairs"): _require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
-        _require(self.expert_mode in ("attention", "all-linear"), "expert_mode", self.expert_mode, "'attention' or 'all-linear'")
-        _require(self.expert_lr > 0, "expert_lr", self.expert_lr, "a number > 0")
-        _require(re.fullmatch(r"\s*(\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*)?\s*", str(self.expert_index)) is not None, "expert_index", self.expert_index, "'', 'i', 'i-j' or 'i,j,k'")
-        for k in ("qubo_quality", "qubo_diversity", "qubo_balance"): _require(getattr(self, k) >= 0, k, getattr(self, k), "a number >= 0")
-        _require(self.qubo_solver in ("swap-anneal", "dwave-sa", "greedy", "random", "exact", "milp"), "qubo_solver", self.qubo_solver,
-                 "'swap-anneal', 'dwave-sa', 'greedy', 'random', 'exact' or 'milp'")
+        for cls in reversed(type(self).__mro__):  # a composed configuration runs the check of every class it is made of, in field order
+            if "check" in vars(cls): vars(cls)["check"](self)
 
     @classmethod
     def field_names(cls) -> list[str]: return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_params(cls, namespace: dict) -> "RunConfig":
+    def help(cls) -> dict[str, str]:
+        "Each field's help text."
+        return {f.name: f.metadata["help"] for f in fields(cls)}
+
+    @classmethod
+    def from_params(cls, namespace: dict):
         "Build from a mapping that may hold other names too (a notebook's parameters)."
         return cls(**{k: namespace[k] for k in cls.field_names() if k in namespace})
 
+    @classmethod
+    def of(cls, cfg):
+        "This class's fields, taken from `cfg` (any configuration that has them: the composed `RunConfig`)."
+        return cls(**{k: getattr(cfg, k) for k in cls.field_names()})
+
     def to_dict(self) -> dict: return asdict(self)
+
+INFERENCE_DTYPES = ("auto", "auto-inference", "float32", "bfloat16", "float16")
+
+@dataclass
+class RunSettings(StageConfig):
+    "The knobs every stage shares: base model, device, dtype, seed, the teacher, generation settings and timeouts. Defaults are the `tiny` preset."
+    preset: str = knob("name of the preset this configuration was built from", "tiny")
+    run_id: str = knob("run directory name under runs/ ('' = the preset name)", "")
+    seed: int = knob("RNG seed for sampling and anything random", 0)
+    model: str = knob("base model: 'smollm2', a .gguf file, a Hugging Face directory, or 'micro:llama'", "smollm2")
+    model_cache: str = knob("cache for converted GGUF models ('' = $CREATIVITY_LLM_CACHE or ~/.cache/creativity_llm)", "")
+    device: str = knob("'auto', 'cpu', 'cuda' or 'cuda:N'", "auto")
+    dtype: str = knob("'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16' or 'float16'", "auto")
+    trust_remote_code: bool = knob("let model repositories run their own code; off unless you ask", False)
+    teacher_model: str = knob("local teacher model spec ('' = the base model)", "")
+    teacher_dtype: str = knob("dtype of a local teacher: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
+    teacher_url: str = knob("OpenAI-compatible base URL (vLLM, TGI, llama.cpp, hosted); set = use it as the teacher", "")
+    teacher_api_key_env: str = knob("environment variable that holds the endpoint's API key", "OPENAI_API_KEY")
+    teacher_timeout_s: float = knob("seconds before one HTTP request is abandoned", 120.0)
+    teacher_max_retries: int = knob("retries of one HTTP request after a timeout, 429 or 5xx", 3)
+    teacher_concurrency: int = knob("HTTP requests in flight at once", 4)
+    gen_batch_size: int = knob("prompts per batch for the local transformers generator", 32)
+    max_new_tokens: int = knob("tokens generated per answer", 128)
+    temperature: float = knob("sampling temperature (0 = greedy)", 0.7)
+    top_p: float = knob("nucleus sampling mass", 0.95)
+    stage_timeout_s: int = knob("papermill's limit for one notebook cell, in seconds", 7200)
+
+    def check(self):
+        require(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        require(self.dtype in INFERENCE_DTYPES[:1] + INFERENCE_DTYPES[2:], "dtype", self.dtype, "'auto', 'float32', 'bfloat16' or 'float16'")
+        require(self.teacher_dtype in INFERENCE_DTYPES, "teacher_dtype", self.teacher_dtype, "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
+        require(self.temperature >= 0, "temperature", self.temperature, "a number >= 0")
+        require(0 < self.top_p <= 1, "top_p", self.top_p, "a number in (0, 1]")
+        for k in ("gen_batch_size", "max_new_tokens", "teacher_concurrency", "stage_timeout_s"):
+            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        require(self.teacher_max_retries >= 0, "teacher_max_retries", self.teacher_max_retries, "an integer >= 0")
+        require(self.teacher_timeout_s > 0, "teacher_timeout_s", self.teacher_timeout_s, "a number > 0")
 
     @property
     def run_name(self) -> str: return self.run_id or self.preset
+
 
 # %% ../nbs/00_core.ipynb #4e94291e
 def _type_name(tp) -> str:
@@ -314,7 +201,8 @@ def _is_energy(text: str) -> bool:
 def _require(ok: bool, key: str, value, what: str):
     if not ok: raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
 
-# %% ../nbs/00_core.ipynb #4dfa919a
+
+# %% ../nbs/00_core.ipynb #ba355f63
 def configs_dir() -> Path:
     "Directory holding the preset YAML files."
     if env := os.environ.get("CREATIVITY_LLM_CONFIGS"): return Path(env)
@@ -324,70 +212,67 @@ def available_presets() -> list[str]:
     "Names of the presets found in `configs_dir()`."
     return sorted(p.stem for p in configs_dir().glob("*.yaml") if not p.stem.startswith("deepspeed"))
 
-def _unknown_key(key: str, where: str) -> ConfigError:
-    near = difflib.get_close_matches(key, RunConfig.field_names(), n=1)
-    hint = f" (did you mean '{near[0]}'?)" if near else ""
-    return ConfigError(f"unknown config key '{key}' in {where}{hint}")
-
-def read_config_file(path) -> dict:
-    "Read a YAML mapping of config keys, checking every key is known."
-    path = Path(path)
-    if not path.is_file(): raise ConfigError(f"config file {path} does not exist")
-    try: data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e: raise ConfigError(f"config file {path} is not valid YAML: {e}".splitlines()[0]) from None
-    if not isinstance(data, dict): raise ConfigError(f"config file {path} must hold a mapping of key: value")
-    for k in data:
-        if k not in RunConfig.field_names(): raise _unknown_key(str(k), str(path))
-    return data
-
-def parse_override(text: str) -> tuple[str, object]:
-    "Parse one `key=value` override, typed by the field it names."
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key: raise ConfigError(f"override '{text}' must look like key=value")
-    if key not in RunConfig.field_names(): raise _unknown_key(key, f"override '{text}'")
-    if typing.get_type_hints(RunConfig)[key] is str: return key, raw
-    try: return key, yaml.safe_load(raw)
-    except yaml.YAMLError: raise ConfigError(f"override '{text}': cannot read value {raw!r}") from None
-
-# %% ../nbs/00_core.ipynb #ba3570ce
-def resolve_config(preset: str = "tiny", config_file=None, overrides=()) -> RunConfig:
-    "Preset, then `config_file`, then `key=value` overrides, checked into a `RunConfig`."
-    path = configs_dir() / f"{preset}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"unknown preset '{preset}' (available: {', '.join(available_presets()) or 'none'})")
-    values = read_config_file(path)
-    if config_file: values.update(read_config_file(config_file))
-    values.update(parse_override(o) for o in overrides)
-    values["preset"] = preset
-    return RunConfig(**values)
-
 # %% ../nbs/00_core.ipynb #834a8511
+class StageIncomplete(RuntimeError):
+    "A stage ran but is not complete (its rule, e.g. stage 02's 'every expert trained'); `result` holds what it did, for the manifest."
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+@dataclass(frozen=True)
+class StageContract:
+    "What a stage module declares about its stage, as its module-level `CONTRACT`."
+    config: type  # its StageConfig subclass: the knobs it owns
+    outputs: tuple[str, ...]  # the files and folders it writes in its folder, as the module's named constants
+    run: Callable  # run(cfg, run_dir, log=print) -> result: the whole stage, including its rule for being complete
+    metrics: Callable  # metrics(result) -> dict: what the manifest records of a result
+
 @dataclass(frozen=True)
 class Stage:
-    "A pipeline stage: its number, name (`nbs/<id>_<name>.ipynb`) and the stages whose outputs it reads."
+    "A pipeline stage: its number, name (`nbs/<id>_<name>.ipynb`), the stages whose outputs it reads, and the module that declares its contract."
     id: str
     name: str
     reads: tuple[str, ...] = ()
+    module: str = ""
 
     @property
     def slug(self) -> str: return f"{self.id}_{self.name}"
 
+    def dir(self, run_dir) -> Path: return Path(run_dir) / self.slug
+
+    @property
+    def contract(self) -> StageContract:
+        contract = getattr(import_module(self.module), "CONTRACT", None)
+        if not all(hasattr(contract, k) for k in ("config", "outputs", "run", "metrics")):  # duck-typed: this notebook redefines StageContract
+            raise TypeError(f"{self.module} declares no StageContract named CONTRACT for stage {self.slug}")
+        return contract
+
+    def run_and_record(self, cfg, run_dir, **kw):
+        "Run the stage on `cfg` and record its metrics in the manifest: what its notebook's run cell does."
+        contract = self.contract
+        try: result = contract.run(cfg, run_dir, **kw)
+        except StageIncomplete as e:
+            record_metrics(run_dir, self.id, **contract.metrics(e.result))
+            raise
+        record_metrics(run_dir, self.id, **contract.metrics(result))
+        return result
+
 STAGES = [
-    Stage("00", "core"),
-    Stage("01", "synthesis", ("00",)),
-    Stage("02", "experts", ("00", "01")),
-    Stage("03", "qubo", ("00", "01", "02")),
-    Stage("04", "scoring", ("01", "03")),
-    Stage("05", "lora", ("00", "04")),
-    Stage("06", "graft", ("00", "01", "02", "04", "05")),
-    Stage("07", "eval", ("00", "01", "05", "06")),
+    Stage("00", "core", (), "creativity_llm.generate"),
+    Stage("01", "synthesis", ("00",), "creativity_llm.synthesis"),
+    Stage("02", "experts", ("00", "01"), "creativity_llm.experts"),
+    Stage("03", "qubo", ("00", "01", "02"), "creativity_llm.qubo"),
+    Stage("04", "scoring", ("01", "03"), "creativity_llm.scoring"),
+    Stage("05", "lora", ("00", "04"), "creativity_llm.lora"),
+    Stage("06", "graft", ("00", "01", "02", "04", "05"), "creativity_llm.graft"),
+    Stage("07", "eval", ("00", "01", "05", "06"), "creativity_llm.evaluation"),
 ]
 STAGE_BY_ID = {s.id: s for s in STAGES}
 
 def stage_dir(run_dir, stage_id: str) -> Path:
     "The folder of stage `stage_id` inside `run_dir`."
-    return Path(run_dir) / STAGE_BY_ID[stage_id].slug
+    return STAGE_BY_ID[stage_id].dir(run_dir)
+
 
 # %% ../nbs/00_core.ipynb #2919b5d5
 def package_versions() -> dict[str, str | None]:

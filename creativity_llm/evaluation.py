@@ -4,8 +4,9 @@
 
 # %% ../nbs/07_eval.ipynb #63761625
 from __future__ import annotations
-import json, os, time
+import json, os, time, re
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +14,24 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import RunConfig, Manifest, atomic_path, stage_dir, tree_sha256, write_json
+from .core import INFERENCE_DTYPES, Manifest, StageConfig, atomic_path, knob, require, stage_dir, tree_sha256, write_json
 from .multiple_choice import MCItem, bootstrap_ci, evaluate_mc, leading_special_ids, load_mc, paired_comparison
+from .generate import MODEL_INFO
+from .lora import ADAPTERS
+from .synthesis import EVAL_HELDOUT
+from .core import StageContract
 
 # %% auto #0
-__all__ = ['MC_SETS', 'MODE_ORDER', 'KL_MAX_BATCH', 'MT_BENCH_FILES', 'shared_data_dir', 'mc_path', 'retention_items',
-           'check_retention_sets', 'tuned_adapters', 'grafted_adapters', 'epoch_adapters', 'ModelSet',
-           'general_passages', 'token_kl', 'kl_from_base', 'retention', 'retention_rows', 'heldout_prompts',
+__all__ = ['REPORT', 'SUMMARY', 'MC_SETS', 'MODE_ORDER', 'KL_MAX_BATCH', 'MT_BENCH_FILES', 'CONTRACT', 'shared_data_dir',
+           'mc_path', 'retention_items', 'check_retention_sets', 'tuned_adapters', 'grafted_adapters', 'epoch_adapters',
+           'ModelSet', 'general_passages', 'token_kl', 'kl_from_base', 'retention', 'retention_rows', 'heldout_prompts',
            'answer_prompts', 'creativity_scores', 'per_category', 'judge_generator', 'judge_cases', 'judge_answers',
            'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch',
-           'epoch_name', 'epoch_series', 'write_report', 'run_eval']
+           'epoch_name', 'epoch_series', 'write_report', 'run_eval', 'EvalConfig', 'eval_metrics']
+
+# %% ../nbs/07_eval.ipynb #41de8f4e
+REPORT = "report.md"  # the run's report: tables and figures of every measure
+SUMMARY = "summary.json"  # the same results as data
 
 # %% ../nbs/07_eval.ipynb #af59772f
 MC_SETS = {  # name: (file under the shared data folder, language)
@@ -76,7 +85,7 @@ _mode_key = lambda m: (MODE_ORDER.index(m) if m in MODE_ORDER else len(MODE_ORDE
 
 def tuned_adapters(run_dir) -> dict[str, Path]:
     "{mode: adapter folder} of stage 05, attention first."
-    root = stage_dir(run_dir, "05") / "adapters"
+    root = stage_dir(run_dir, "05") / ADAPTERS
     found = {p.name: p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
     return dict(sorted(found.items(), key=lambda kv: _mode_key(kv[0])))
 
@@ -414,7 +423,7 @@ def write_report(run_dir, res: dict) -> Path:
     run_dir = Path(run_dir)
     m = Manifest(run_dir).read()
     run = m.get("run", {})
-    model = json.loads((stage_dir(run_dir, "00") / "model.json").read_text()) if (stage_dir(run_dir, "00") / "model.json").is_file() else {}
+    model = json.loads((stage_dir(run_dir, "00") / MODEL_INFO).read_text()) if (stage_dir(run_dir, "00") / MODEL_INFO).is_file() else {}
     L = [f"# Evaluation report: {run.get('preset')} preset", "",
          f"Preset `{run.get('preset')}`, configuration hash `{str(run.get('config_hash'))[:16]}`, git `{run.get('git')}`; stage times are in the run's `manifest.json` (`wall_s`, and each stage's `metrics`), so that two runs write the same report.",
          f"Base model `{model.get('spec', res['model'])}` (sha256 `{str(model.get('sha256'))[:16]}`); adapters: "
@@ -452,7 +461,7 @@ def write_report(run_dir, res: dict) -> Path:
                        f"{fmt(v['summary']['injection_success_rate'])} (of {v['summary']['n_below_max']})", f"{v['summary']['failures']} of {v['summary']['judgements']}"]
                       for lang, v in inj.items()]), ""]
     if not (length or inj): L += ["(nothing judged)", ""]
-    path = stage_dir(run_dir, "07") / "report.md"
+    path = stage_dir(run_dir, "07") / REPORT
     with atomic_path(path) as tmp: tmp.write_text("\n".join(L), encoding="utf-8")
     return path
 
@@ -500,7 +509,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     tick("retention", t)
 
     t = time.perf_counter()
-    s01 = stage_dir(run_dir, "01") / "eval_heldout.parquet"
+    s01 = stage_dir(run_dir, "01") / EVAL_HELDOUT
     prompts = heldout_prompts(pq.read_table(s01).to_pylist() if s01.is_file() else [])
     answers = answer_prompts(models, [n for n in models.names if n not in grafted], prompts, cfg, progress) if prompts else []
     creative = creativity_scores(cfg, run_dir, answers) if answers else []
@@ -535,3 +544,43 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     seconds = round(time.perf_counter() - t0, 1)
     log(f"[07] {len(judged)} verdicts ({res['judge_failures']} failed), report {out / 'report.md'}, {seconds:.0f} s ({times})")
     return {**res, "seconds": seconds, "times": times, "figures": figs}
+
+# %% ../nbs/07_eval.ipynb #8306beb3
+@dataclass
+class EvalConfig(StageConfig):
+    "The knobs stage 07 owns. Defaults are the `tiny` preset."
+    eval_mc_en: str = knob("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", "samples")
+    eval_mc_ja: str = knob("Japanese retention set: 'samples', 'jcommonsenseqa', 'jmmlu' (shared data), a JSONL path, or '' (SmolLM2 knows no Japanese)", "")
+    eval_mc_items: int = knob("multiple-choice items per language, a seeded sample of the set", 200)
+    eval_batch_size: int = knob("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", 64)
+    eval_dtype: str = knob("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
+    eval_kl_passages: int = knob("held-out general passages per language for the KL forgetting measure", 16)
+    eval_max_new_tokens: int = knob("tokens each model may write per answer to a held-out or MT-Bench prompt", 48)
+    eval_mt_bench: int = knob("MT-Bench questions (turn 1, spread over the categories) answered and judged per model; 0 = none (needs the shared data)", 0)
+    eval_mt_bench_lang: str = knob("MT-Bench language: 'en' or 'ja'", "en")
+    judge_model: str = knob("judge: a local model spec ('' = the run's base model with adapters off), or the model name at judge_url", "")
+    judge_url: str = knob("OpenAI-compatible base URL of the judge (e.g. GPT-4o); set = use it", "")
+    judge_api_key_env: str = knob("environment variable that holds the judge endpoint's API key", "OPENAI_API_KEY")
+    judge_max_new_tokens: int = knob("tokens the judge may write per verdict (after the prefill)", 16)
+    judge_prefill: str = knob("start of the judge's reply, read as part of it: keeps a small local judge to the format ('' = none, the seed's judgement-first order)", '{"score":')
+    judge_max_attempts: int = knob("times an unparseable verdict is asked for in all (then counted as a failure)", 2)
+    judge_injection_cases: int = knob("answers re-judged with an instruction to the judge appended (the injection check); 0 = skip", 4)
+
+    def check(self):
+        require(self.eval_dtype in INFERENCE_DTYPES, "eval_dtype", self.eval_dtype, "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
+        for k in ("eval_mc_items", "eval_batch_size", "eval_max_new_tokens", "judge_max_new_tokens", "judge_max_attempts"):
+            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases"):
+            require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
+        require(self.eval_mt_bench_lang in ("en", "ja"), "eval_mt_bench_lang", self.eval_mt_bench_lang, "'en' or 'ja'")
+
+
+# %% ../nbs/07_eval.ipynb #faa55a39
+def eval_metrics(result: dict) -> dict:
+    "What the manifest records of stage 07."
+    return {"models": result["models"], "judged": result["judged"], "judge_failures": result["judge_failures"], "seconds": result["seconds"], "times": result["times"],
+            "retention": {f"{r['lang']}/{r['model']}": [round(r["acc"], 3), round(r["acc_norm"], 3)] for r in result["retention"]},
+            "kl": {f"{lang}/{m}": round(v["kl"], 5) for lang, per in result["kl"].items() for m, v in per.items() if m != "base"}}
+
+CONTRACT = StageContract(config=EvalConfig, outputs=(REPORT, SUMMARY, "retention.parquet", "answers.parquet", "judgements.parquet", "retention.png", "per_category.png", "per_epoch.png"),
+                         run=run_eval, metrics=eval_metrics)

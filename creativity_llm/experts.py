@@ -4,25 +4,33 @@
 
 # %% ../nbs/02_experts.ipynb #3bc3c042
 from __future__ import annotations
-import argparse, fcntl, json, shutil, sys, time
+import argparse, fcntl, json, shutil, sys, time, re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import RunConfig, atomic_path, json_sha256, stage_dir, write_json, resolve_config, ConfigError
-from .lora import LoraSettings, train_adapter, _code_sha256
+from .core import ConfigError, StageConfig, atomic_path, json_sha256, knob, one_of, require, stage_dir, write_json
+from .lora import LORA_MODES, LoraSettings, train_adapter, _code_sha256
 from .taxonomy import CATEGORIES
+from .synthesis import EVAL_HELDOUT, SEED_PAIRS
+from .core import StageContract, StageIncomplete
 
 # %% auto #0
-__all__ = ['CATEGORY_ORDER', 'expert_cells', 'split_cell', 'parse_index', 'probe_prompts', 'answer_embeddings', 'profile_expert',
-           'behaviour_similarity', 'plot_similarity', 'expert_settings', 'with_system', 'bank_dir', 'expert_lock',
-           'expert_fingerprint', 'load_profile', 'train_expert', 'plan_experts', 'build_experts', 'assemble_experts',
-           'main']
+__all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'CONTRACT', 'expert_cells', 'split_cell', 'parse_index',
+           'probe_prompts', 'answer_embeddings', 'profile_expert', 'behaviour_similarity', 'plot_similarity',
+           'expert_settings', 'with_system', 'bank_dir', 'expert_lock', 'expert_fingerprint', 'load_profile',
+           'train_expert', 'plan_experts', 'build_experts', 'assemble_experts', 'main', 'ExpertsConfig',
+           'experts_metrics']
+
+# %% ../nbs/02_experts.ipynb #e50dda71
+EXPERTS_TABLE = "experts.parquet"  # one row per expert: cell, losses, quality, behaviour embedding, adapter folder
+EXPERT_CARD = "expert_card.json"  # in each adapters/<id>/: the expert's profile
+ADAPTERS = "adapters"  # one peft adapter folder per expert
 
 # %% ../nbs/02_experts.ipynb #c28f8c9b
 CATEGORY_ORDER = [c.key for c in CATEGORIES]
@@ -221,11 +229,11 @@ def plan_experts(cfg: RunConfig, run_dir) -> dict:
     from creativity_llm.scoring import PatentQualityScorer, ReferenceCorpus, scorer_config
     from creativity_llm.models import describe_model
     s01 = stage_dir(run_dir, "01")
-    if not (s01 / "seed_pairs.parquet").is_file(): raise FileNotFoundError(f"{s01 / 'seed_pairs.parquet'}: run stage 01 first")
-    rows, held = _read_pairs(s01 / "seed_pairs.parquet"), _read_pairs(s01 / "eval_heldout.parquet")
+    if not (s01 / SEED_PAIRS).is_file(): raise FileNotFoundError(f"{s01 / SEED_PAIRS}: run stage 01 first")
+    rows, held = _read_pairs(s01 / SEED_PAIRS), _read_pairs(s01 / EVAL_HELDOUT)
     cells = expert_cells(rows, cfg.expert_min_pairs, cfg.expert_max_per_category)
     probes = probe_prompts(held, cfg.expert_probes_per_category)
-    if cells and not probes: raise ValueError(f"{s01 / 'eval_heldout.parquet'}: no held-out creativity prompts to probe the experts with (heldout_per_category > 0)")
+    if cells and not probes: raise ValueError(f"{s01 / EVAL_HELDOUT}: no held-out creativity prompts to probe the experts with (heldout_per_category > 0)")
     creative = [r for r in rows if r["task"] == "creativity"]
     scorer = PatentQualityScorer(scorer_config(cfg), ReferenceCorpus([r["response"] for r in creative], [r["id"] for r in creative]))
     model_sha = describe_model(cfg.model, cache_dir=cfg.model_cache or None)["sha256"] if cells else ""
@@ -235,7 +243,7 @@ def plan_experts(cfg: RunConfig, run_dir) -> dict:
     return {"cells": cells, "probes": probes, "scorer": scorer, "model_sha": model_sha}
 
 def build_experts(cfg: RunConfig, run_dir, index: str | None = None, assemble: bool = True, log=print) -> dict:
-    "Train the experts `index` selects (default `cfg.expert_index`) that are not current; then assemble the stage outputs."
+    "Train the experts `index` selects (default `cfg.expert_index`) that are not current; then assemble the stage outputs, and raise `StageIncomplete` if an expert is missing."
     plan = plan_experts(cfg, run_dir)
     cells = plan["cells"]
     wanted = parse_index(cfg.expert_index if index is None else index, len(cells))
@@ -250,7 +258,11 @@ def build_experts(cfg: RunConfig, run_dir, index: str | None = None, assemble: b
         except BlockingIOError:
             busy.append(c["id"]); log(f"[02] expert {i} {c['id']} is being trained by another process: skipped")
     result = {"cells": len(cells), "requested": len(wanted), "trained_now": trained, "already_current": current, "busy": busy}
-    return {**result, **assemble_experts(cfg, run_dir, plan, log)} if assemble else result
+    if not assemble: return result
+    result |= assemble_experts(cfg, run_dir, plan, log)
+    if missing := result["stats"]["missing"]:  # not done until every expert is: a later run trains the rest (or finds them trained by array tasks)
+        raise StageIncomplete(f"experts not in the bank yet: {', '.join(missing)}", result)
+    return result
 
 # %% ../nbs/02_experts.ipynb #8cbcd7c9
 def _link_tree(src: Path, dst: Path):
@@ -277,7 +289,7 @@ def assemble_experts(cfg: RunConfig, run_dir, plan: dict, log=print) -> dict:
             for a, s in zip(p["probes"], scores): a["score"] = s.total
             _link_tree(bank / "adapters" / c["id"], out / "adapters" / c["id"])
             card = {k: v for k, v in p.items() if k not in ("embedding", "probes")}
-            write_json(out / "adapters" / c["id"] / "expert_card.json", {**card, "quality": p["quality"], "quality_dimensions": dims})
+            write_json(out / "adapters" / c["id"] / EXPERT_CARD, {**card, "quality": p["quality"], "quality_dimensions": dims})
         rows.append({"index": c["index"], "id": c["id"], "category": c["category"], "subdomain": c["subdomain"], "trained": ok,
                      "train_pairs": len(c["train"]), "val_pairs": len(c["val"]), "optimizer_steps": p["optimizer_steps"] if ok else None,
                      "val_loss_before": p["val_loss_before"] if ok else None, "val_loss": p["val_loss"] if ok else None,
@@ -288,7 +300,7 @@ def assemble_experts(cfg: RunConfig, run_dir, plan: dict, log=print) -> dict:
                         ("train_pairs", pa.int64()), ("val_pairs", pa.int64()), ("optimizer_steps", pa.int64()), ("val_loss_before", pa.float64()),
                         ("val_loss", pa.float64()), ("quality", pa.float64())] + [(f"quality_{k}", pa.float64()) for k in ("fluency", "flexibility", "originality", "elaboration", "feasibility")]
                        + [("embedding", pa.list_(pa.float64())), ("adapter", pa.string()), ("fingerprint", pa.string())])
-    with atomic_path(out / "experts.parquet") as tmp: pq.write_table(pa.Table.from_pylist(rows, schema), tmp)
+    with atomic_path(out / EXPERTS_TABLE) as tmp: pq.write_table(pa.Table.from_pylist(rows, schema), tmp)
     from creativity_llm.core import write_jsonl
     write_jsonl(out / "probe_answers.jsonl", answers)
     write_jsonl(out / "probes.jsonl", plan["probes"])
@@ -324,6 +336,7 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="print the experts (index, id, pairs) and exit: the array size")
     a = p.parse_args(argv)
     config = a.config or (Path(a.run_dir) / "config.yaml" if (Path(a.run_dir) / "config.yaml").is_file() else None)
+    from creativity_llm.pipeline import resolve_config  # an entry point: the composed configuration lives in the runner's module, above this one
     cfg = resolve_config(a.preset, config, a.overrides)
     if a.list:
         for c in plan_experts(cfg, a.run_dir)["cells"]: print(c["index"], c["id"], f"{len(c['train'])} train / {len(c['val'])} val pairs")
@@ -333,3 +346,34 @@ def main(argv=None) -> int:
     return 1 if res["busy"] else 0
 
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # as `python -m`, not inside a notebook
+
+# %% ../nbs/02_experts.ipynb #651a85ce
+@dataclass
+class ExpertsConfig(StageConfig):
+    "The knobs stage 02 owns. Defaults are the `tiny` preset."
+    expert_min_pairs: int = knob("a (category, subdomain) cell gets an expert when it has at least this many creativity seed pairs", 2)
+    expert_max_per_category: int = knob("most experts per category, largest cells first (0 = no limit; seed 000: 15)", 2)
+    expert_eval_pairs: int = knob("pairs of each cell held out (whole source documents) for the expert's validation loss", 1)
+    expert_mode: str = knob("LoRA targets of the experts: 'attention' or 'all-linear'", "attention")
+    expert_epochs: int = knob("passes over each cell's training pairs", 2)
+    expert_lr: float = knob("peak learning rate of the experts", 0.002)
+    expert_index: str = knob("experts this run trains: '' (all), 'i', 'i-j' or 'i,j,k' (cluster array jobs)", "")
+    expert_probes_per_category: int = knob("held-out prompts per category in the shared probe set the experts are profiled on", 1)
+    expert_probe_new_tokens: int = knob("tokens generated per probe answer", 48)
+
+    def check(self):
+        for k in ("expert_min_pairs", "expert_epochs", "expert_probes_per_category", "expert_probe_new_tokens"):
+            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        for k in ("expert_max_per_category", "expert_eval_pairs"): require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
+        require(self.expert_mode in LORA_MODES, "expert_mode", self.expert_mode, one_of(LORA_MODES))
+        require(self.expert_lr > 0, "expert_lr", self.expert_lr, "a number > 0")
+        require(re.fullmatch(r"\s*(\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*)?\s*", str(self.expert_index)) is not None, "expert_index", self.expert_index, "'', 'i', 'i-j' or 'i,j,k'")
+
+
+# %% ../nbs/02_experts.ipynb #f3fb5903
+def experts_metrics(result: dict) -> dict:
+    "What the manifest records of stage 02."
+    return {"cells": result["cells"], "requested": result["requested"], "trained_now": len(result["trained_now"]), **result["stats"]}
+
+CONTRACT = StageContract(config=ExpertsConfig, outputs=(EXPERTS_TABLE, ADAPTERS, "probe_answers.jsonl", "probes.jsonl", "similarity.npy", "similarity.png", "stats.json"),
+                         run=build_experts, metrics=experts_metrics)

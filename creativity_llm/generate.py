@@ -11,12 +11,14 @@ from dataclasses import dataclass, replace
 import httpx
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
-from .models import load_model
+from .core import RunSettings, StageContract, stage_dir, write_json, write_jsonl
+from .models import describe_model, load_model
 from tqdm import tqdm  # plain text bars: they read well in papermill logs and batch-job output
 
 # %% auto #0
-__all__ = ['RETRY_STATUS', 'GenerationError', 'as_messages', 'Completion', 'Sampling', 'nucleus', 'NucleusSampler',
-           'TransformersGenerator', 'OpenAIGenerator', 'check_endpoint_url', 'make_generator']
+__all__ = ['RETRY_STATUS', 'MODEL_INFO', 'GENERATION_CHECK', 'CHECK_PROMPTS', 'CONTRACT', 'GenerationError', 'as_messages',
+           'Completion', 'Sampling', 'nucleus', 'NucleusSampler', 'TransformersGenerator', 'OpenAIGenerator',
+           'check_endpoint_url', 'make_generator', 'prepare_models', 'prepare_metrics']
 
 # %% ../nbs/00b_generate.ipynb #20982865
 class GenerationError(RuntimeError):
@@ -225,3 +227,32 @@ def make_generator(cfg, model=None, tokenizer=None, progress: bool = True):
         model, tokenizer = load_model(cfg.teacher_model or cfg.model, device=cfg.device, dtype=cfg.teacher_dtype,
                                       cache_dir=cfg.model_cache, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
     return TransformersGenerator(model, tokenizer, batch_size=cfg.gen_batch_size, progress=progress, **sampling)
+
+# %% ../nbs/00b_generate.ipynb #4a2dc754
+MODEL_INFO = "model.json"  # what stage 00 loaded: spec, sha256, size
+GENERATION_CHECK = "generation_check.jsonl"  # the teacher's two check answers
+CHECK_PROMPTS = ["Name one everyday use of a paper clip.", "ペーパークリップの意外な使い方を一つ挙げてください。"]
+
+def prepare_models(cfg, run_dir, log=print) -> dict:
+    "Stage 00: load the base model (caching a conversion), describe it, and check that the teacher answers."
+    out = stage_dir(run_dir, "00")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    base, tokenizer = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache, trust_remote_code=cfg.trust_remote_code)
+    log(f"loaded {cfg.model} in {time.perf_counter() - t0:.1f} s")
+    info = describe_model(cfg.model, base, cache_dir=cfg.model_cache)
+    write_json(out / MODEL_INFO, info)
+    teacher = make_generator(cfg, model=base if not (cfg.teacher_model or cfg.teacher_url) else None, tokenizer=tokenizer)
+    answers = teacher(CHECK_PROMPTS, max_new_tokens=min(cfg.max_new_tokens, 48))  # a check, not a benchmark: keep it short
+    check = [{"prompt": p, "answer": a} for p, a in zip(CHECK_PROMPTS, answers)]
+    write_jsonl(out / GENERATION_CHECK, check)
+    return {"model": info, "generation_check": check, "seconds": round(time.perf_counter() - t0, 2)}
+
+def prepare_metrics(result: dict) -> dict:
+    "What the manifest records of stage 00."
+    return {"model_sha256": result["model"].get("sha256"), "answers_empty": sum(not r["answer"].strip() for r in result["generation_check"]),
+            "seconds": result["seconds"]}
+
+
+# %% ../nbs/00b_generate.ipynb #af0f2ea3
+CONTRACT = StageContract(config=RunSettings, outputs=(MODEL_INFO, GENERATION_CHECK), run=prepare_models, metrics=prepare_metrics)

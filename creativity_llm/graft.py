@@ -13,16 +13,25 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import RunConfig, atomic_path, json_sha256, stage_dir, write_json
+from .core import StageConfig, atomic_path, json_sha256, knob, require, stage_dir, write_json
 from .models import sort_config_sets
+from .experts import EXPERT_CARD, EXPERTS_TABLE
+from .scoring import TRAIN_DC
+from .synthesis import SEED_PAIRS
+from .core import StageContract
 
 # %% auto #0
-__all__ = ['QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'SkillPackError', 'lora_factors', 'dense_deltas', 'lowrank_svd',
-           'dense_svd', 'energy_rank', 'parse_bands', 'scale_bands', 'band_split', 'check_bands', 'pack_codes',
-           'unpack_codes', 'quantize_rows', 'dequantize_rows', 'architecture_of', 'SkillPackConfig', 'tensors_sha256',
-           'extract_skillpack', 'SkillPack', 'state_sha256', 'check_fits', 'Graft', 'graft', 'ungraft', 'heldout_nll',
-           'retained_gain', 'pack_to_adapter', 'fuse', 'skill_experts', 'skill_eval_rows', 'compression_curve',
-           'plot_curve', 'passage_logprobs', 'kl_to_base', 'retention_of', 'fusion_table', 'plot_fusion', 'run_graft']
+__all__ = ['SKILLPACKS', 'PACK_ADAPTERS', 'QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'CONTRACT', 'SkillPackError',
+           'lora_factors', 'dense_deltas', 'lowrank_svd', 'dense_svd', 'energy_rank', 'parse_bands', 'scale_bands',
+           'band_split', 'check_bands', 'pack_codes', 'unpack_codes', 'quantize_rows', 'dequantize_rows', 'GraftConfig',
+           'architecture_of', 'SkillPackConfig', 'tensors_sha256', 'extract_skillpack', 'SkillPack', 'state_sha256',
+           'check_fits', 'Graft', 'graft', 'ungraft', 'heldout_nll', 'retained_gain', 'pack_to_adapter', 'fuse',
+           'skill_experts', 'skill_eval_rows', 'compression_curve', 'plot_curve', 'passage_logprobs', 'kl_to_base',
+           'retention_of', 'fusion_table', 'plot_fusion', 'run_graft', 'graft_metrics']
+
+# %% ../nbs/06_graft.ipynb #4d85544a
+SKILLPACKS = "skillpacks"  # one folder per SkillPack: the stage 05 adapter's and each grafted expert's
+PACK_ADAPTERS = "pack_adapters"  # the main SkillPack as a peft adapter (stage 07 scores its retention)
 
 # %% ../nbs/06_graft.ipynb #738c854f
 class SkillPackError(ValueError):
@@ -177,6 +186,43 @@ def dequantize_rows(parts: dict[str, torch.Tensor], bits: int, d: int, group: in
     q = unpack_codes(parts["codes"], bits)[:, : n_groups * g].float().reshape(k, n_groups, g)
     return (q * step[..., None] + zero[..., None]).reshape(k, -1)[:, :d]
 
+# %% ../nbs/06_graft.ipynb #1686184d
+@dataclass
+class GraftConfig(StageConfig):
+    "The knobs stage 06 owns. Defaults are the `tiny` preset."
+    graft_source: str = knob("stage 05 adapter the main SkillPack is extracted from", "attention")
+    graft_energy: float = knob("share of each module's spectral energy (sum of squared singular values) a SkillPack keeps (beta)", 0.9)
+    graft_max_rank: int = knob("hard cap on the rank a SkillPack keeps per module", 64)
+    graft_bands: str = knob("bits of the singular vectors, leading ones first, as 'bits:count,...,bits:rest' (GraftLLM's, for hidden size 4096)", "8:20,4:180,2:rest")
+    graft_band_reference: int = knob("hidden size the band counts are written for; they scale with the model's (0 = as written)", 4096)
+    graft_group_size: int = knob("values per quantisation group (one fp16 step and offset each)", 64)
+    graft_embed_density: float = knob("share of an embedding or output-head delta kept by magnitude", 0.1)
+    graft_curve: str = knob("energies (beta) of the compression curve, comma-separated", "0.5,0.8,0.9,1.0")
+    graft_skills: int = knob("stage 02 experts grafted as skills (the largest of each category, in category order); 0 = no fusion", 3)
+    graft_skill_eval_pairs: int = knob("held-out pairs of its category that score a skill", 4)
+    graft_fusion_weight: float = knob("weight of every pack in weighted addition, TIES and DARE", 1.0)
+    graft_density: float = knob("share of each delta TIES keeps (trim) and DARE keeps (random drop)", 0.5)
+    graft_arrow_top_k: int = knob("packs the Arrow router mixes per token", 1)
+    graft_mc_items: int = knob("retention items (a seeded sample of eval_mc_en's set) scored per fused model", 80)
+    graft_kl_passages: int = knob("general passages for KL(base || fused model)", 8)
+
+    def check(self):
+        require(0 < self.graft_energy <= 1, "graft_energy", self.graft_energy, "a number in (0, 1]")
+        require(all(_is_energy(e) for e in self.graft_curve.split(",")), "graft_curve", self.graft_curve, "numbers in (0, 1], comma-separated")
+        require(0 < self.graft_embed_density <= 1, "graft_embed_density", self.graft_embed_density, "a number in (0, 1]")
+        require(0 < self.graft_density <= 1, "graft_density", self.graft_density, "a number in (0, 1]")
+        require(self.graft_group_size >= 8 and self.graft_group_size % 8 == 0, "graft_group_size", self.graft_group_size, "a multiple of 8")
+        require(re.fullmatch(r"(\d+:\d+,)*\d+:rest", self.graft_bands.replace(" ", "")) is not None, "graft_bands", self.graft_bands, "'bits:count,...,bits:rest'")
+        for k in ("graft_max_rank", "graft_skill_eval_pairs", "graft_arrow_top_k", "graft_mc_items"):
+            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        for k in ("graft_band_reference", "graft_skills", "graft_kl_passages"):
+            require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
+
+def _is_energy(text: str) -> bool:
+    try: return 0 < float(text) <= 1
+    except ValueError: return False
+
+
 # %% ../nbs/06_graft.ipynb #fd896abf
 _EMBEDDING_NAMES = re.compile(r"(^|\.)(embed_tokens|embed_in|embed_out|wte|wpe|word_embeddings|lm_head|output)\.weight$")
 ARCH_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
@@ -188,13 +234,13 @@ def architecture_of(model) -> dict:
 
 @dataclass
 class SkillPackConfig:
-    "How a delta is compressed (peft style: one config per method)."
-    energy: float = field(default=0.9, metadata={"help": "share of each module's spectral energy kept (β)"})
-    max_rank: int = field(default=64, metadata={"help": "hard cap on a module's rank"})
-    bands: str = field(default="8:20,4:180,2:rest", metadata={"help": "bits of the singular vectors, leading first"})
-    band_reference: int = field(default=4096, metadata={"help": "hidden size the band counts are written for (0: as written)"})
-    group_size: int = field(default=64, metadata={"help": "values per quantisation group"})
-    embed_density: float = field(default=0.1, metadata={"help": "share of an embedding/head delta kept by magnitude"})
+    "How a delta is compressed (peft style: one config per method); the defaults are stage 06's (`GraftConfig`)."
+    energy: float = field(default=GraftConfig.graft_energy, metadata={"help": "share of each module's spectral energy kept (β)"})
+    max_rank: int = field(default=GraftConfig.graft_max_rank, metadata={"help": "hard cap on a module's rank"})
+    bands: str = field(default=GraftConfig.graft_bands, metadata={"help": "bits of the singular vectors, leading first"})
+    band_reference: int = field(default=GraftConfig.graft_band_reference, metadata={"help": "hidden size the band counts are written for (0: as written)"})
+    group_size: int = field(default=GraftConfig.graft_group_size, metadata={"help": "values per quantisation group"})
+    embed_density: float = field(default=GraftConfig.graft_embed_density, metadata={"help": "share of an embedding/head delta kept by magnitude"})
 
     def __post_init__(self):
         if not 0 < self.energy <= 1: raise SkillPackError(f"energy {self.energy}: expected a number in (0, 1]")
@@ -515,21 +561,21 @@ def fuse(peft_model, names: list[str], method: str, weight: float = 1.0, density
 def skill_experts(run_dir, n: int) -> list[dict]:
     "The largest trained expert of each category of stage 02 (its first in stage 02's order), up to `n`, with their cards."
     import pyarrow.parquet as pq
-    path = stage_dir(run_dir, "02") / "experts.parquet"
+    path = stage_dir(run_dir, "02") / EXPERTS_TABLE
     if n == 0 or not path.is_file(): return []
     seen, out = set(), []
     for r in pq.read_table(path).to_pylist():
         if not r["trained"] or r["category"] in seen: continue
         folder = stage_dir(run_dir, "02") / r["adapter"]
         seen.add(r["category"])
-        out.append({**r, "folder": folder, "card": json.loads((folder / "expert_card.json").read_text())})
+        out.append({**r, "folder": folder, "card": json.loads((folder / EXPERT_CARD).read_text())})
     return out[:n]
 
 def skill_eval_rows(run_dir, skill: dict, n: int) -> list[dict]:
     "Up to `n` stage 01 pairs of the skill's category it did not train on (its own validation pairs first), with stage 01's system prompt."
     import pyarrow.parquet as pq
     from creativity_llm.experts import with_system
-    rows = pq.read_table(stage_dir(run_dir, "01") / "seed_pairs.parquet").to_pylist()
+    rows = pq.read_table(stage_dir(run_dir, "01") / SEED_PAIRS).to_pylist()
     trained, val = set(skill["card"].get("train_ids", [])), skill["card"].get("val_ids", [])
     mine = [r for r in rows if r["task"] == "creativity" and r["category"] == skill["category"] and r["id"] not in trained]
     mine.sort(key=lambda r: (r["id"] not in val, r["id"]))
@@ -730,7 +776,7 @@ def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dic
     model.eval()
     arch, elem = architecture_of(model), next(model.parameters()).element_size()
     _, held = split_by_source(training_rows(run_dir), cfg.lora_eval_fraction, cfg.seed)
-    if not held: raise ValueError(f"{stage_dir(run_dir, '04') / 'train_dc.parquet'}: stage 05 held out no pairs (lora_eval_fraction {cfg.lora_eval_fraction}); the task metric needs them")
+    if not held: raise ValueError(f"{stage_dir(run_dir, '04') / TRAIN_DC}: stage 05 held out no pairs (lora_eval_fraction {cfg.lora_eval_fraction}); the task metric needs them")
     nll = lambda m: heldout_nll(m, tok, held, cfg.lora_format, cfg.lora_max_len)
 
     # 1. the SkillPack of stage 05's adapter
@@ -806,3 +852,12 @@ def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dic
     seconds = round(time.perf_counter() - t0, 1)
     log(f"[06] done in {seconds:.0f} s ({times})")
     return {**stats, "seconds": seconds, "times": times, "figures": figs}
+
+# %% ../nbs/06_graft.ipynb #8a791f27
+def graft_metrics(result: dict) -> dict:
+    "What the manifest records of stage 06."
+    sp = result["skillpack"] or {}
+    return {"retained_gain": sp.get("retained_gain"), "share_of_dense": sp.get("share_of_dense"), "share_of_adapter": sp.get("share_of_adapter"),
+            "ungraft_exact": sp.get("ungraft_exact"), "best_static_fusion": (result["fusion"] or {}).get("best_static"), "seconds": result["seconds"], "times": result["times"]}
+
+CONTRACT = StageContract(config=GraftConfig, outputs=(SKILLPACKS, PACK_ADAPTERS, "skill_adapters", "stats.json", "curve.png", "fusion.png"), run=run_graft, metrics=graft_metrics)

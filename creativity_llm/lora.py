@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_lora.ipynb #3dfdabd2
 from __future__ import annotations
-import argparse, json, math, os, shutil, subprocess, sys, time
+import argparse, json, math, os, shutil, subprocess, sys, time, re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,16 +13,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import RunConfig, atomic_path, configs_dir, file_sha256, json_sha256, stage_dir, write_json
+from .core import StageConfig, atomic_path, configs_dir, file_sha256, json_sha256, knob, require, stage_dir, write_json
 from .models import save_adapter
+from .core import StageContract
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
-           'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'difficulty_weights',
-           'answer_logits', 'per_sample_losses', 'rationale_difficulty', 'EpochSeededLengthSampler',
-           'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings',
-           'lora_config', 'train_adapter', 'untimed_log_history', 'resolve_repo_path', 'training_rows',
-           'check_deepspeed_config', 'check_deepspeed', 'merge_adapter', 'plot_curves', 'run_lora', 'main']
+__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'CONTRACT', 'LoraTargetError',
+           'is_ffn_module', 'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source',
+           'difficulty_weights', 'answer_logits', 'per_sample_losses', 'rationale_difficulty',
+           'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting',
+           'LoraStageConfig', 'LoraSettings', 'lora_config', 'train_adapter', 'untimed_log_history',
+           'resolve_repo_path', 'training_rows', 'check_deepspeed_config', 'check_deepspeed', 'merge_adapter',
+           'plot_curves', 'run_lora', 'main', 'lora_metrics']
+
+# %% ../nbs/05_lora.ipynb #a4389a41
+ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
+MERGED = "merged"  # plain transformers models, base + adapter, for the modes of lora_merge
+EPOCHS = "epochs"  # the adapters after each epoch (stage 07's score per epoch)
 
 # %% ../nbs/05_lora.ipynb #147beb72
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -245,27 +252,66 @@ class HardSampleWeighting(TrainerCallback):
         if self.current is not None and state.is_world_process_zero:
             write_json(Path(args.output_dir) / f"checkpoint-{state.global_step}" / "sample_weights.json", {**self.current, "history": self.history})
 
+# %% ../nbs/05_lora.ipynb #7c94ab0c
+@dataclass
+class LoraStageConfig(StageConfig):
+    "The knobs stage 05 owns. Defaults are the `tiny` preset."
+    lora_modes: str = knob("adapters to train: 'attention' (the method), 'all-linear' (the ablation), comma-separated", "attention,all-linear")
+    lora_r: int = knob("LoRA rank (seed 001: 8)", 8)
+    lora_alpha: int = knob("LoRA scaling numerator; the update is (alpha / r) B A (seed 001: 32)", 32)
+    lora_dropout: float = knob("dropout on the LoRA input (seed 001: 0.05)", 0.05)
+    lora_epochs: int = knob("passes over the training pairs (hard-sample weights are recomputed at the start of each)", 1)
+    lora_lr: float = knob("peak learning rate of the cosine schedule", 0.001)
+    lora_warmup_ratio: float = knob("share of the optimizer steps spent warming up linearly", 0.1)
+    lora_batch_size: int = knob("pairs per micro-batch", 8)
+    lora_grad_accum: int = knob("micro-batches per optimizer step", 1)
+    lora_max_len: int = knob("tokens per pair (prompt and answer); longer pairs are cut at the end", 384)
+    lora_format: str = knob("training target: 'answer_first' (seed 003) or 'dc_format' (divergent, then convergent)", "answer_first")
+    lora_eval_fraction: float = knob("share of the source documents held out for the eval loss", 0.15)
+    lora_hard_weighting: bool = knob("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", True)
+    lora_weight_cap: float = knob("largest sample weight", 3.0)
+    lora_weight_floor: float = knob("smallest sample weight", 0.25)
+    lora_save_steps: int = knob("optimizer steps between checkpoints", 4)
+    lora_resume: bool = knob("continue an interrupted training from its last checkpoint", True)
+    lora_deepspeed: str = knob("DeepSpeed config used on CUDA ('' = none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
+    lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated ('' = none)", "attention")
+
+    def check(self):
+        modes = [m for m in self.lora_modes.split(",") if m]
+        require(bool(modes) and set(modes) <= set(LORA_MODES), "lora_modes", self.lora_modes, "'attention', 'all-linear' or both, comma-separated")
+        require(set(m for m in self.lora_merge.split(",") if m) <= set(modes), "lora_merge", self.lora_merge, "adapters named in lora_modes, or ''")
+        for k in ("lora_r", "lora_alpha", "lora_epochs", "lora_batch_size", "lora_grad_accum", "lora_save_steps"):
+            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
+        require(self.lora_lr > 0, "lora_lr", self.lora_lr, "a number > 0")
+        require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
+        require(0 <= self.lora_warmup_ratio < 1, "lora_warmup_ratio", self.lora_warmup_ratio, "a number in [0, 1)")
+        require(0 <= self.lora_eval_fraction < 1, "lora_eval_fraction", self.lora_eval_fraction, "a number in [0, 1)")
+        require(self.lora_format in ("answer_first", "dc_format"), "lora_format", self.lora_format, "'answer_first' or 'dc_format'")
+        require(0 < self.lora_weight_floor <= 1 <= self.lora_weight_cap, "lora_weight_cap", (self.lora_weight_floor, self.lora_weight_cap), "floor in (0, 1] and cap >= 1")
+
+
 # %% ../nbs/05_lora.ipynb #384de11a
 @dataclass
 class LoraSettings:
-    "One adapter's training settings (peft style: one config per method)."
+    "One adapter's training settings (peft style: one config per method); the defaults are stage 05's (`LoraStageConfig`)."
     mode: str = field(default="attention", metadata={"help": "'attention' (q, k, v, o only; FFN frozen) or 'all-linear'"})
-    r: int = field(default=8, metadata={"help": "LoRA rank"})
-    alpha: int = field(default=32, metadata={"help": "scaling numerator: the update is (alpha / r) B A"})
-    dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
-    epochs: int = field(default=1, metadata={"help": "passes over the training pairs"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps warming up"})
-    batch_size: int = field(default=8, metadata={"help": "pairs per micro-batch"})
-    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
-    max_len: int = field(default=384, metadata={"help": "tokens per pair"})
-    fmt: str = field(default="answer_first", metadata={"help": "target field: 'answer_first', 'dc_format' or 'response' (the plain answer; stage 02's experts)"})
-    eval_fraction: float = field(default=0.15, metadata={"help": "share of source documents held out"})
-    hard_weighting: bool = field(default=True, metadata={"help": "weight samples by rationale difficulty"})
-    weight_cap: float = field(default=3.0, metadata={"help": "largest sample weight"})
-    weight_floor: float = field(default=0.25, metadata={"help": "smallest sample weight"})
-    save_steps: int = field(default=4, metadata={"help": "optimizer steps between checkpoints"})
-    resume: bool = field(default=True, metadata={"help": "continue an interrupted run from its last checkpoint"})
+    r: int = field(default=LoraStageConfig.lora_r, metadata={"help": "LoRA rank"})
+    alpha: int = field(default=LoraStageConfig.lora_alpha, metadata={"help": "scaling numerator: the update is (alpha / r) B A"})
+    dropout: float = field(default=LoraStageConfig.lora_dropout, metadata={"help": "dropout on the LoRA input"})
+    epochs: int = field(default=LoraStageConfig.lora_epochs, metadata={"help": "passes over the training pairs"})
+    lr: float = field(default=LoraStageConfig.lora_lr, metadata={"help": "peak learning rate"})
+    warmup_ratio: float = field(default=LoraStageConfig.lora_warmup_ratio, metadata={"help": "share of steps warming up"})
+    batch_size: int = field(default=LoraStageConfig.lora_batch_size, metadata={"help": "pairs per micro-batch"})
+    grad_accum: int = field(default=LoraStageConfig.lora_grad_accum, metadata={"help": "micro-batches per optimizer step"})
+    max_len: int = field(default=LoraStageConfig.lora_max_len, metadata={"help": "tokens per pair"})
+    fmt: str = field(default=LoraStageConfig.lora_format, metadata={"help": "target field: 'answer_first', 'dc_format' or 'response' (the plain answer; stage 02's experts)"})
+    eval_fraction: float = field(default=LoraStageConfig.lora_eval_fraction, metadata={"help": "share of source documents held out"})
+    hard_weighting: bool = field(default=LoraStageConfig.lora_hard_weighting, metadata={"help": "weight samples by rationale difficulty"})
+    weight_cap: float = field(default=LoraStageConfig.lora_weight_cap, metadata={"help": "largest sample weight"})
+    weight_floor: float = field(default=LoraStageConfig.lora_weight_floor, metadata={"help": "smallest sample weight"})
+    save_steps: int = field(default=LoraStageConfig.lora_save_steps, metadata={"help": "optimizer steps between checkpoints"})
+    resume: bool = field(default=LoraStageConfig.lora_resume, metadata={"help": "continue an interrupted run from its last checkpoint"})
     deepspeed: str = field(default="", metadata={"help": "DeepSpeed JSON config, used on CUDA"})
 
     def __post_init__(self):
@@ -422,7 +468,8 @@ def resolve_repo_path(path) -> Path:
 def training_rows(run_dir) -> list[dict]:
     "The pairs stage 04 kept (`train_dc`)."
     import pyarrow.parquet as pq
-    path = stage_dir(run_dir, "04") / "train_dc.parquet"
+    from creativity_llm.scoring import TRAIN_DC  # here, not at the top: scoring imports (through qubo) stage 02, which imports this module
+    path = stage_dir(run_dir, "04") / TRAIN_DC
     if not path.is_file(): raise FileNotFoundError(f"{path}: no training pairs (run stage 04 first)")
     return pq.read_table(path).to_pylist()
 
@@ -556,7 +603,7 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         seconds[m] = round(time.perf_counter() - t, 1)  # for the manifest: stage outputs hold no wall time
     _, held = split_by_source(rows, cfg.lora_eval_fraction, cfg.seed)
     instructions = [r["instruction"] for r in (held or rows)[:4]]
-    merged = {m: merge_adapter(cfg, out / "adapters" / m, out / "merged" / m, instructions) for m in cfg.lora_merge.split(",") if m}
+    merged = {m: merge_adapter(cfg, out / ADAPTERS / m, out / MERGED / m, instructions) for m in cfg.lora_merge.split(",") if m}
     histories = {m: json.loads((out / "logs" / f"{m}_log_history.json").read_text()) for m in modes}
     weights = {m: json.loads((out / "logs" / f"{m}_sample_weights.json").read_text()) for m in modes} if cfg.lora_hard_weighting else {}
     fig = plot_curves(histories, weights, out / "curves.png")
@@ -573,6 +620,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--run-dir", required=True); ap.add_argument("--mode", required=True); ap.add_argument("--config", required=True)
     a = ap.parse_args(argv)
+    from creativity_llm.pipeline import RunConfig  # an entry point (torchrun's worker): the composed configuration lives in the runner's module
     train_adapter(RunConfig(**json.loads(Path(a.config).read_text())), a.run_dir, a.mode)
 
 if __name__ == "__main__" and "__file__" in globals(): main()  # as `python -m`, not inside a notebook
+
+# %% ../nbs/05_lora.ipynb #70a0c1a9
+def lora_metrics(result: dict) -> dict:
+    "What the manifest records of stage 05."
+    modes = {m: {k: s[k] for k in ("trainable_parameters", "optimizer_steps", "eval_loss_before", "eval_loss_after")} | {"seconds": result["seconds"][m]}
+             for m, s in result.get("modes", {}).items()}
+    return {"trained": result["trained"], "modes": modes,
+            "merge_max_abs_logit_diff": {m: [r["max_abs_logit_diff"], r["max_abs_logit_diff_float64"]] for m, r in result.get("merged", {}).items()}}
+
+CONTRACT = StageContract(config=LoraStageConfig, outputs=(ADAPTERS, MERGED, EPOCHS, "stats.json", "curves.png", "logs"), run=run_lora, metrics=lora_metrics)

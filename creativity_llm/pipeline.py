@@ -4,20 +4,75 @@
 
 # %% ../nbs/00d_pipeline.ipynb #538524c2
 from __future__ import annotations
-import argparse, datetime as dt, os, re, shutil, sys, time
+import argparse, datetime as dt, difflib, json, os, re, shutil, sys, time, typing
+from dataclasses import dataclass, fields
 from importlib import util
 from pathlib import Path
 
 import yaml
 
-from .core import (STAGE_BY_ID, STAGES, ConfigError, Manifest, RunConfig, Stage, atomic_write,
-                                 dir_files_sha256, git_describe, json_sha256, package_versions, resolve_config,
-                                 run_lock, stage_dir, stage_is_current, tree_sha256)
+from .core import (STAGE_BY_ID, STAGES, ConfigError, Manifest, RunSettings, Stage, atomic_write, configs_dir,
+                                 available_presets, dir_files_sha256, git_describe, json_sha256, package_versions, run_lock,
+                                 stage_dir, stage_is_current, tree_sha256)
+# the runner sits above every stage: it composes their configuration classes and runs them
+from .synthesis import SynthesisConfig
+from .experts import ExpertsConfig
+from .qubo import QuboConfig
+from .scoring import ScoringConfig
+from .lora import LoraStageConfig
+from .graft import GraftConfig
+from .evaluation import EvalConfig
+from . import evaluation, generate, graft, lora, models, scoring, sources  # their checks of values outside the configuration
 
 # %% auto #0
-__all__ = ['default_nbs_dir', 'stage_notebook', 'existing_stages', 'parse_stages', 'notebook_parameters', 'notebook_code_sha256',
-           'stage_parameters', 'StageFailed', 'run_stage', 'check_config', 'default_run_dir', 'run_pipeline',
-           'build_parser', 'main']
+__all__ = ['RunConfig', 'read_config_file', 'parse_override', 'resolve_config', 'default_nbs_dir', 'stage_notebook',
+           'existing_stages', 'parse_stages', 'notebook_parameters', 'notebook_code_sha256', 'stage_parameters',
+           'parameter_line', 'parameters_cell_problems', 'StageFailed', 'run_stage', 'check_config', 'default_run_dir',
+           'run_pipeline', 'build_parser', 'main']
+
+# %% ../nbs/00d_pipeline.ipynb #c68be26a
+@dataclass
+class RunConfig(GraftConfig, EvalConfig, LoraStageConfig, ScoringConfig, QuboConfig, ExpertsConfig, SynthesisConfig, RunSettings):
+    "Every knob of a run, flat: `RunSettings` and each stage's configuration class. Defaults are the `tiny` preset."
+
+# %% ../nbs/00d_pipeline.ipynb #1a5029cc
+def _unknown_key(key: str, where: str) -> ConfigError:
+    near = difflib.get_close_matches(key, RunConfig.field_names(), n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    return ConfigError(f"unknown config key '{key}' in {where}{hint}")
+
+def read_config_file(path) -> dict:
+    "Read a YAML mapping of config keys, checking every key is known."
+    path = Path(path)
+    if not path.is_file(): raise ConfigError(f"config file {path} does not exist")
+    try: data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e: raise ConfigError(f"config file {path} is not valid YAML: {e}".splitlines()[0]) from None
+    if not isinstance(data, dict): raise ConfigError(f"config file {path} must hold a mapping of key: value")
+    for k in data:
+        if k not in RunConfig.field_names(): raise _unknown_key(str(k), str(path))
+    return data
+
+def parse_override(text: str) -> tuple[str, object]:
+    "Parse one `key=value` override, typed by the field it names."
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key: raise ConfigError(f"override '{text}' must look like key=value")
+    if key not in RunConfig.field_names(): raise _unknown_key(key, f"override '{text}'")
+    if typing.get_type_hints(RunConfig)[key] is str: return key, raw
+    try: return key, yaml.safe_load(raw)
+    except yaml.YAMLError: raise ConfigError(f"override '{text}': cannot read value {raw!r}") from None
+
+# %% ../nbs/00d_pipeline.ipynb #49642fd1
+def resolve_config(preset: str = "tiny", config_file=None, overrides=()) -> RunConfig:
+    "Preset, then `config_file`, then `key=value` overrides, checked into a `RunConfig`."
+    path = configs_dir() / f"{preset}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{preset}' (available: {', '.join(available_presets()) or 'none'})")
+    values = read_config_file(path)
+    if config_file: values.update(read_config_file(config_file))
+    values.update(parse_override(o) for o in overrides)
+    values["preset"] = preset
+    return RunConfig(**values)
 
 # %% ../nbs/00d_pipeline.ipynb #573fabf0
 def default_nbs_dir() -> Path:
@@ -60,8 +115,30 @@ def stage_parameters(cfg: RunConfig, nb_path) -> dict:
     values = cfg.to_dict()
     names = [n for n in notebook_parameters(nb_path) if n != "run_dir"]
     unknown = [n for n in names if n not in values]
-    if unknown: raise ConfigError(f"{nb_path}: parameters {unknown} are not RunConfig fields; add them to core.RunConfig")
+    if unknown: raise ConfigError(f"{nb_path}: parameters {unknown} are not RunConfig fields; declare them in a stage's configuration class")
     return {n: values[n] for n in names}
+
+# %% ../nbs/00d_pipeline.ipynb #3ae3f1a8
+def parameter_line(name: str) -> str:
+    "The parameters-cell line of config field `name`, rendered from the field that owns it: `name: type = default  # help`."
+    f = {f.name: f for f in fields(RunConfig)}[name]
+    default = f.default
+    literal = json.dumps(default, ensure_ascii=False) if isinstance(default, str) and '"' not in default else repr(default)
+    return f"{name}: {typing.get_type_hints(RunConfig)[name].__name__} = {literal}  # {f.metadata['help']}"
+
+def parameters_cell_problems(nb_path) -> list[str]:
+    "Each line of the notebook's `parameters` cell (`run_dir` aside) that differs from `parameter_line` of its name."
+    import nbformat
+    nb = nbformat.read(str(nb_path), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1: return [f"{nb_path}: {len(cells)} cells tagged 'parameters', expected 1"]
+    problems, known = [], set(RunConfig.field_names())
+    for line in cells[0].source.splitlines():
+        name = line.split(":", 1)[0].strip()
+        if not line.strip() or name == "run_dir": continue
+        if name not in known: problems.append(f"{nb_path.name}: '{name}' is no configuration field")
+        elif line != (want := parameter_line(name)): problems.append(f"{nb_path.name}: {line!r}\n  should be {want!r}")
+    return problems
 
 # %% ../nbs/00d_pipeline.ipynb #854aaa52
 class StageFailed(RuntimeError):
@@ -117,7 +194,8 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
     why = "forced" if force else why
     log(f"[{stage.slug}] running ({why})")
     _record(manifest, stage, "started", why, status="running", started=_now(), params=params, params_hash=params_hash,
-            notebook_hash=nb_hash, inputs=inputs, outputs={}, metrics={}, seed=cfg.seed, versions=package_versions(), notebook=str(nb))
+            notebook_hash=nb_hash, inputs=inputs, outputs={}, metrics={}, seed=cfg.seed, versions=package_versions(), notebook=str(nb),
+            module=stage.module)
     _empty_visible(out_dir)
     nb_out = run_dir / "notebooks" / f"{stage.slug}.ipynb"
     t0 = time.perf_counter()
@@ -145,8 +223,6 @@ def check_config(cfg: RunConfig) -> RunConfig:
     """Check, before stage 00 and before any model loads, every value that names something outside the configuration: model specs,
     endpoint URLs, source files, retention sets, the reference corpus, the SkillPack bands and the DeepSpeed config. Each check lives
     in the module that owns the value; the first problem is raised as a one-line `ConfigError` naming the key."""
-    # imported here, not at the top: they bring torch, transformers and peft, and `creativity-llm stages` should stay instant
-    from creativity_llm import evaluation, generate, graft, lora, models, scoring, sources
     models.check_model_spec("model", cfg.model)
     if cfg.teacher_url: generate.check_endpoint_url("teacher_url", cfg.teacher_url)  # teacher_model then names the endpoint's model
     elif cfg.teacher_model: models.check_model_spec("teacher_model", cfg.teacher_model)
@@ -224,7 +300,10 @@ def main(argv=None) -> int:
     try:
         if args.cmd == "stages":
             have = {s.id for s in existing_stages(args.nbs or default_nbs_dir())}
-            for s in STAGES: print(f"{s.slug:14} {'exists' if s.id in have else 'not written yet'}")
+            for s in STAGES:
+                c = s.contract
+                print(f"{s.slug:14} {'exists' if s.id in have else 'not written yet':16} reads {','.join(s.reads) or '-':17} "
+                      f"{s.module}: run {c.run.__name__}, config {c.config.__name__}, writes {', '.join(c.outputs)}")
             return 0
         if args.cmd == "serve":
             from creativity_llm.models import ModelSpecError

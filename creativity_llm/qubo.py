@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_qubo.ipynb #34d7cde4
 from __future__ import annotations
-import json, math, time
+import json, math, time, re
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice
@@ -13,13 +13,20 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .core import RunConfig, atomic_path, stage_dir, write_json
+from .core import StageConfig, atomic_path, knob, one_of, require, stage_dir, write_json
+from .experts import EXPERTS_TABLE
+from .synthesis import DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS
+from .core import StageContract
 
 # %% auto #0
-__all__ = ['SOLVERS', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal', 'greedy_team', 'random_team', 'dwave_sa_team',
-           'exact_team', 'milp_team', 'solve_team', 'load_experts', 'expert_problem', 'choose_team', 'adapter_name',
-           'attach_adapters', 'stage01_split', 'team_documents', 'team_jobs', 'generate_team_pairs', 'plot_team_terms',
-           'select_and_generate']
+__all__ = ['TEAM', 'TEAM_PAIRS', 'SOLVERS', 'CONTRACT', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal', 'greedy_team',
+           'random_team', 'dwave_sa_team', 'exact_team', 'milp_team', 'solve_team', 'load_experts', 'expert_problem',
+           'choose_team', 'adapter_name', 'attach_adapters', 'stage01_split', 'team_documents', 'team_jobs',
+           'generate_team_pairs', 'plot_team_terms', 'select_and_generate', 'QuboConfig', 'qubo_metrics']
+
+# %% ../nbs/03_qubo.ipynb #7784d1a7
+TEAM = "team.json"  # the chosen team, its energy terms and every solver's comparison
+TEAM_PAIRS = "team_pairs.parquet"  # the pairs the team wrote (absent when there is no team)
 
 # %% ../nbs/03_qubo.ipynb #14faecd7
 @dataclass
@@ -366,7 +373,7 @@ def solve_team(problem: TeamProblem, method: str = "swap-anneal", seed: int = 0,
 def load_experts(run_dir) -> list[dict]:
     "The trained experts of stage 02; an error naming the missing ones if the bank is incomplete."
     import pyarrow.parquet as pq
-    path = stage_dir(run_dir, "02") / "experts.parquet"
+    path = stage_dir(run_dir, "02") / EXPERTS_TABLE
     if not path.is_file(): raise FileNotFoundError(f"{path}: run stage 02 first")
     rows = pq.read_table(path).to_pylist()
     missing = [f"{r['index']} ({r['id']})" for r in rows if not r["trained"]]
@@ -417,8 +424,8 @@ def stage01_split(run_dir, threshold: float = 0.8) -> tuple[list, dict, list[dic
     from creativity_llm.sources import Document
     from creativity_llm.synthesis import document_groups
     s01 = stage_dir(run_dir, "01")
-    docs = [Document(**json.loads(l)) for l in (s01 / "documents.jsonl").read_text().splitlines() if l.strip()]
-    held = pq.read_table(s01 / "eval_heldout.parquet").to_pylist() if (s01 / "eval_heldout.parquet").is_file() else []
+    docs = [Document(**json.loads(l)) for l in (s01 / DOCUMENTS).read_text().splitlines() if l.strip()]
+    held = pq.read_table(s01 / EVAL_HELDOUT).to_pylist() if (s01 / EVAL_HELDOUT).is_file() else []
     return docs, document_groups(docs, threshold), held
 
 def team_documents(run_dir, langs: list[str], threshold: float = 0.8) -> list:
@@ -444,7 +451,7 @@ def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) ->
     from creativity_llm.synthesis import Job, NearDupIndex, convergent_messages, creativity_record, run_jobs
     import pyarrow.parquet as pq
     s01 = stage_dir(run_dir, "01")
-    seed_rows = pq.read_table(s01 / "seed_pairs.parquet").to_pylist()
+    seed_rows = pq.read_table(s01 / SEED_PAIRS).to_pylist()
     docs = {d.id: d for d in team_documents(run_dir, cfg.synth_langs.split(","), cfg.near_dup_threshold)}
     seen = {(r["source_id"], r["category"]) for r in seed_rows}
     dedup = NearDupIndex(cfg.near_dup_threshold)
@@ -502,7 +509,7 @@ def select_and_generate(cfg: RunConfig, run_dir, log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     experts = load_experts(run_dir)
     if not experts:
-        write_json(out / "team.json", {"team": [], "reason": "stage 02 trained no experts (no cell had enough seed pairs)"})
+        write_json(out / TEAM, {"team": [], "reason": "stage 02 trained no experts (no cell had enough seed pairs)"})
         log("[03] no experts: no team, no team pairs (stage 04 scores the seed pairs)")
         return {"team": [], "pairs": 0, "seconds": round(time.perf_counter() - t0, 2)}
     sel = choose_team(cfg, experts, log)
@@ -511,13 +518,41 @@ def select_and_generate(cfg: RunConfig, run_dir, log=print) -> dict:
     gen = generate_team_pairs(cfg, run_dir, team, log)
     recs = gen["records"]
     if recs:
-        with atomic_path(out / "team_pairs.parquet") as tmp: pq.write_table(pa.Table.from_pylist(recs), tmp)
+        with atomic_path(out / TEAM_PAIRS) as tmp: pq.write_table(pa.Table.from_pylist(recs), tmp)
     write_jsonl(out / "rejected.jsonl", gen["rejected"])
     summary = {"solver": sel["solver"], "K": sel["K"], "K_requested": sel["K_requested"], "n_experts": sel["n_experts"], "weights": sel["weights"],
                "members": sel["chosen"]["members"], "energy": sel["chosen"]["energy"], "terms": sel["chosen"]["terms"],
                "per_category": dict(Counter(e["category"] for e in team)), "comparison": sel["comparison"],
                "pairs": len(recs), "per_expert": gen["per_expert"], "documents": gen["documents"], "leakage_check": gen["leakage_check"]}
-    write_json(out / "team.json", summary)  # timings go to the manifest (the stage's metrics): two runs write the same bytes
+    write_json(out / TEAM, summary)  # timings go to the manifest (the stage's metrics): two runs write the same bytes
     fig = plot_team_terms(sel["comparison"], out / "team_energy.png", f"stage 03: {sel['n_experts']} experts, K = {sel['K']}")
     log(f"[03] team of {sel['K']} by {sel['solver']} (energy {summary['energy']:.4f}); {len(recs)} team pairs")
     return {**summary, "selection_seconds": round(t_sel, 3), "solver_seconds": sel["solver_seconds"], "seconds": round(time.perf_counter() - t0, 1), "figure": fig}
+
+# %% ../nbs/03_qubo.ipynb #b8777c1b
+@dataclass
+class QuboConfig(StageConfig):
+    "The knobs stage 03 owns. Defaults are the `tiny` preset."
+    qubo_team_size: int = knob("team size K (seed 000 chooses a team from its 60 experts)", 4)
+    qubo_quality: float = knob("weight a of the quality term", 1.0)
+    qubo_diversity: float = knob("diversity weight per team member: b = qubo_diversity / (K - 1)", 1.0)
+    qubo_balance: float = knob("weight d of the balance term over categories", 0.5)
+    qubo_solver: str = knob("'swap-anneal' (ours), 'dwave-sa' (the seed's), 'greedy', 'random', 'exact' (n <= 20) or 'milp'", "swap-anneal")
+    team_docs_per_expert: int = knob("documents of its own subdomain each team expert writes pairs for", 3)
+
+    def check(self):
+        for k in ("qubo_quality", "qubo_diversity", "qubo_balance"): require(getattr(self, k) >= 0, k, getattr(self, k), "a number >= 0")
+        require(self.qubo_solver in SOLVERS, "qubo_solver", self.qubo_solver, one_of(SOLVERS))
+        for k in ("qubo_team_size", "team_docs_per_expert"): require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+
+
+# %% ../nbs/03_qubo.ipynb #96b550c0
+def qubo_metrics(result: dict) -> dict:
+    "What the manifest records of stage 03."
+    out = {k: result[k] for k in ("pairs", "seconds", "selection_seconds", "solver_seconds") if k in result}
+    if result.get("members"):
+        out |= {"members": result["members"], "energy": result["energy"], "per_category": result["per_category"],
+                "solver_energies": {m: c["energy"] for m, c in result["comparison"].items()}}
+    return out
+
+CONTRACT = StageContract(config=QuboConfig, outputs=(TEAM, TEAM_PAIRS, "rejected.jsonl", "team_energy.png"), run=select_and_generate, metrics=qubo_metrics)

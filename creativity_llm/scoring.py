@@ -16,17 +16,24 @@ import numpy as np
 import snowballstemmer
 from tqdm.auto import tqdm
 
-from .core import RunConfig, atomic_path, stage_dir, write_json, write_jsonl
+from .core import StageConfig, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
 from .sources import SourceError
+from .qubo import TEAM_PAIRS
+from .synthesis import SEED_PAIRS
+from .core import StageContract
 
 # %% auto #0
-__all__ = ['EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS', 'CONDITION', 'PROBLEM', 'MEANS', 'EFFECT',
-           'VAGUE', 'DETAIL_CAPS', 'ORIGINALITY_METHODS', 'DIMENSIONS', 'clean_text', 'en_stem', 'en_words', 'ja_words',
-           'segment_lang', 'content_words', 'split_ideas', 'Idea', 'distinct_ideas', 'text_view', 'clear_caches',
-           'Cues', 'domains_of', 'idea_details', 'detail_count', 'claim_parts', 'ReferenceCorpus', 'saturate',
-           'ScorerConfig', 'Score', 'PatentQualityScorer', 'load_aut', 'spearman_ci', 'validate_aut', 'select_top',
-           'plot_score_distributions', 'scorer_config', 'pairs_to_score', 'read_pairs', 'reference_for', 'score_pairs',
-           'check_reference']
+__all__ = ['SCORED_PAIRS', 'TRAIN_DC', 'EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS', 'CONDITION',
+           'PROBLEM', 'MEANS', 'EFFECT', 'VAGUE', 'DETAIL_CAPS', 'ORIGINALITY_METHODS', 'DIMENSIONS', 'CONTRACT',
+           'clean_text', 'en_stem', 'en_words', 'ja_words', 'segment_lang', 'content_words', 'split_ideas', 'Idea',
+           'distinct_ideas', 'text_view', 'clear_caches', 'Cues', 'domains_of', 'idea_details', 'detail_count',
+           'claim_parts', 'ReferenceCorpus', 'saturate', 'ScorerConfig', 'Score', 'PatentQualityScorer', 'load_aut',
+           'spearman_ci', 'validate_aut', 'select_top', 'plot_score_distributions', 'scorer_config', 'pairs_to_score',
+           'read_pairs', 'reference_for', 'score_pairs', 'check_reference', 'ScoringConfig', 'scoring_metrics']
+
+# %% ../nbs/04_scoring.ipynb #e5afc67e
+SCORED_PAIRS = "scored_pairs.parquet"  # every scored pair with its five scores, reasons and `selected`
+TRAIN_DC = "train_dc.parquet"  # the pairs kept for training (stage 05's input)
 
 # %% ../nbs/04_scoring.ipynb #594855f1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
@@ -602,8 +609,8 @@ def scorer_config(cfg: RunConfig) -> ScorerConfig:
 
 def pairs_to_score(run_dir) -> list[Path]:
     "`seed_pairs` of stage 01, and `team_pairs` of stage 03 when it has produced them."
-    team = stage_dir(run_dir, "03") / "team_pairs.parquet"
-    seed = stage_dir(run_dir, "01") / "seed_pairs.parquet"
+    team = stage_dir(run_dir, "03") / TEAM_PAIRS
+    seed = stage_dir(run_dir, "01") / SEED_PAIRS
     if not seed.is_file(): raise FileNotFoundError(f"no pairs to score: {seed} does not exist (run stage 01 first)")
     return [seed] + ([team] if team.is_file() else [])
 
@@ -646,8 +653,8 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
     table = table.append_column("score_reasons", pa.array([json.dumps(s.reasons, ensure_ascii=False) for s in scored], pa.string()))
     table = table.append_column("n_ideas", pa.array([s.n_ideas for s in scored], pa.int64()))
     table = table.append_column("selected", pa.array(selected, pa.bool_()))
-    for name, t in (("scored_pairs", table), ("train_dc", table.filter(pa.array(selected, pa.bool_())))):
-        with atomic_path(out / f"{name}.parquet") as tmp: pq.write_table(t, tmp)
+    for name, t in ((SCORED_PAIRS, table), (TRAIN_DC, table.filter(pa.array(selected, pa.bool_())))):
+        with atomic_path(out / name) as tmp: pq.write_table(t, tmp)
     for pool, ref in refs.items(): ref.save(out / f"reference_corpus{'_' + pool if pool else ''}.jsonl")
     write_json(out / "scorer_config.json", {**asdict(settings), "reference": cfg.score_reference, "threshold": cfg.score_threshold,
                                            "top_fraction": cfg.score_top_fraction, "filter_qa": cfg.score_filter_qa, "input": ", ".join(str(s.relative_to(Path(run_dir))) for s in srcs)})
@@ -673,3 +680,35 @@ def check_reference(spec: str) -> int:
     if spec in ("run", "run-category"): return 0
     try: return len(ReferenceCorpus.load(spec).texts)
     except (SourceError, OSError, ValueError) as e: raise ConfigError.of_key("score_reference", e) from None
+
+# %% ../nbs/04_scoring.ipynb #8763ab49
+@dataclass
+class ScoringConfig(StageConfig):
+    "The knobs stage 04 owns. Defaults are the `tiny` preset."
+    score_w_fluency: float = knob("weight of fluency (distinct ideas) in the total score", 0.2)
+    score_w_flexibility: float = knob("weight of flexibility (idea clusters) in the total score", 0.15)
+    score_w_originality: float = knob("weight of originality (rarity against the reference corpus) in the total score", 0.25)
+    score_w_elaboration: float = knob("weight of elaboration (specific detail per idea) in the total score", 0.2)
+    score_w_feasibility: float = knob("weight of feasibility (problem, means, effect) in the total score", 0.2)
+    score_originality: str = knob("rarity measure: 'pool' (similar answers counted), 'idf' or 'centroid'", "pool")
+    score_reference: str = knob("reference corpus for originality: 'run', 'run-category' (a pool per category) or a JSONL/text file", "run")
+    score_threshold: float = knob("lowest total score a kept pair may have", 0.25)
+    score_top_fraction: float = knob("share of the scored pairs kept in train_dc, best first", 0.75)
+    score_filter_qa: bool = knob("filter Lehnert QA pairs by score too (else they pass through)", False)
+
+    def check(self):
+        weights = [getattr(self, f"score_w_{k}") for k in DIMENSIONS]
+        require(min(weights) >= 0 and sum(weights) > 0, "score_w_*", weights, "weights >= 0 with a positive sum")
+        require(self.score_originality in ORIGINALITY_METHODS, "score_originality", self.score_originality, one_of(ORIGINALITY_METHODS))
+        require(0 <= self.score_threshold <= 1, "score_threshold", self.score_threshold, "a number in [0, 1]")
+        require(0 < self.score_top_fraction <= 1, "score_top_fraction", self.score_top_fraction, "a number in (0, 1]")
+        require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
+
+
+# %% ../nbs/04_scoring.ipynb #28b7d2e3
+def scoring_metrics(result: dict) -> dict:
+    "What the manifest records of stage 04."
+    return {k: result[k] for k in ("pairs_in", "scored", "kept", "train_dc", "passed_through", "mean_total_scored", "mean_total_kept", "cut_total", "seconds")}
+
+CONTRACT = StageContract(config=ScoringConfig, outputs=(SCORED_PAIRS, TRAIN_DC, "reference_corpus.jsonl", "scorer_config.json", "stats.json", "score_distributions.png"),
+                         run=score_pairs, metrics=scoring_metrics)

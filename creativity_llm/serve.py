@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, random, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .core import RunConfig
+from .core import RunSettings
 from .generate import TransformersGenerator, as_messages
 from .models import load_model
 
@@ -86,7 +86,7 @@ def make_server(generator: TransformersGenerator, model_name: str, host: str = "
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, device: str = "auto", dtype: str = "auto",
           cache_dir: str = "", trust_remote_code: bool = False, max_new_tokens: int = 256):
     "Load `model` (a model spec) and answer chat completions on `host:port` until interrupted."
-    RunConfig(device=device, dtype=dtype)  # the same checks as a run's configuration, one clear line if wrong
+    RunSettings(device=device, dtype=dtype)  # the same checks as a run's configuration, one clear line if wrong
     m, tok = load_model(model, device=device, dtype=dtype, cache_dir=cache_dir or None, trust_remote_code=trust_remote_code)
     srv = make_server(TransformersGenerator(m, tok, batch_size=1, progress=False, max_new_tokens=max_new_tokens), model, host, port,
                       max_tokens_cap=max(max_new_tokens, 1))

@@ -11,19 +11,26 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import RunConfig, atomic_path, atomic_write, json_sha256, stage_dir, write_json, write_jsonl
+from .core import StageConfig, atomic_path, atomic_write, json_sha256, knob, require, stage_dir, write_json, write_jsonl
 from .generate import Completion, make_generator
 from .sources import SAMPLE_FILES, Document, detect_lang, is_invention, load_documents, load_sources, samples_dir
 from .taxonomy import (CATEGORIES, CATEGORY_BY_KEY, LEHNERT_CATEGORIES, LEHNERT_EXAMPLES, SUBDOMAIN_BY_KEY)
+from .core import StageContract
 
 # %% auto #0
-__all__ = ['SYSTEM', 'CREATIVITY_USER', 'LEHNERT_SYSTEM', 'QA_LABELS', 'FEWSHOT_VARIANTS', 'CONVERGENT_USER', 'CHOICE_LABEL',
-           'FAILURE_KINDS', 'DC_HEADINGS', 'AF_LABELS', 'cell_task', 'creativity_messages', 'lehnert_messages',
-           'convergent_messages', 'normalize_text', 'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer',
-           'shingles', 'jaccard', 'NearDupIndex', 'Job', 'GenStats', 'run_jobs', 'render_dc', 'render_answer_first',
-           'evidence_sentence', 'prompt_hash', 'creativity_record', 'qa_record', 'category_of', 'deduplicate',
-           'document_groups', 'split_heldout', 'LeakageError', 'check_leakage', 'dataset_card', 'sample_corpus_cards',
-           'select_documents', 'creativity_jobs', 'qa_jobs', 'synthesize']
+__all__ = ['SEED_PAIRS', 'EVAL_HELDOUT', 'DOCUMENTS', 'SYSTEM', 'CREATIVITY_USER', 'LEHNERT_SYSTEM', 'QA_LABELS',
+           'FEWSHOT_VARIANTS', 'CONVERGENT_USER', 'CHOICE_LABEL', 'FAILURE_KINDS', 'DC_HEADINGS', 'AF_LABELS',
+           'CONTRACT', 'cell_task', 'creativity_messages', 'lehnert_messages', 'convergent_messages', 'normalize_text',
+           'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer', 'shingles', 'jaccard', 'NearDupIndex', 'Job',
+           'GenStats', 'run_jobs', 'render_dc', 'render_answer_first', 'evidence_sentence', 'prompt_hash',
+           'creativity_record', 'qa_record', 'category_of', 'deduplicate', 'document_groups', 'split_heldout',
+           'LeakageError', 'check_leakage', 'dataset_card', 'sample_corpus_cards', 'select_documents',
+           'creativity_jobs', 'qa_jobs', 'synthesize', 'SynthesisConfig', 'synthesis_metrics']
+
+# %% ../nbs/01_synthesis.ipynb #6c3909b9
+SEED_PAIRS = "seed_pairs.parquet"  # the training pairs (creativity, convergent, QA)
+EVAL_HELDOUT = "eval_heldout.parquet"  # pairs held out by whole source document, for evaluation
+DOCUMENTS = "documents.jsonl"  # the source documents used, after the loaders' checks
 
 # %% ../nbs/01_synthesis.ipynb #e3fd9d15
 SYSTEM = {
@@ -527,9 +534,9 @@ def _to_parquet(path: Path, rows: list[dict]):
 
 def _write_outputs(out: Path, cfg: RunConfig, loaded, docs, train, held, rejected, stats, teacher):
     from dataclasses import asdict
-    write_jsonl(out / "documents.jsonl", [asdict(d) for d in docs])
-    _to_parquet(out / "seed_pairs.parquet", train)
-    _to_parquet(out / "eval_heldout.parquet", held)
+    write_jsonl(out / DOCUMENTS, [asdict(d) for d in docs])
+    _to_parquet(out / SEED_PAIRS, train)
+    _to_parquet(out / EVAL_HELDOUT, held)
     write_jsonl(out / "rejected.jsonl", rejected)
     write_jsonl(out / "skipped_rows.jsonl", [asdict(b) for b in loaded.skipped])
     write_json(out / "stats.json", stats)
@@ -548,3 +555,37 @@ def _write_outputs(out: Path, cfg: RunConfig, loaded, docs, train, held, rejecte
         summary = (f"{what} of the instruction–response pairs synthesised by stage 01 of creativity_llm: creativity tasks "
                    f"(4 categories × 15 technology subdomains, DC and answer-first renderings) and Lehnert-category QA on academic abstracts.")
         atomic_write(out / "cards" / f"{name}.md", dataset_card(name, summary, rows, sources, creation, limits))
+
+# %% ../nbs/01_synthesis.ipynb #94677a67
+@dataclass
+class SynthesisConfig(StageConfig):
+    "The knobs stage 01 owns. Defaults are the `tiny` preset."
+    synth_sources: str = knob("source documents: 'samples', 'samples:inventions', 'LAYOUT:PATH' (uspto, nlp_journal, ...) or PATH, comma-separated", "samples")
+    synth_langs: str = knob("languages of the documents to use: 'en', 'ja' or 'en,ja' (SmolLM2 knows no Japanese)", "en")
+    synth_max_docs: int = knob("documents per language and kind (inventions, academic) to use; 0 = all", 28)
+    synth_categories_per_doc: int = knob("creativity categories asked per invention abstract, rotating over the 4", 3)
+    synth_n_ideas: int = knob("ideas (or reasoning steps) the teacher is asked for per creativity task", 4)
+    synth_qa_per_doc: int = knob("Lehnert QA pairs asked per academic abstract", 1)
+    synth_max_new_tokens: int = knob("tokens the teacher may generate per synthesis answer (convergent answers get half, at least 48)", 64)
+    synth_max_retries: int = knob("re-generations of a failed answer (new seed each time) before it is given up", 2)
+    synth_skip_bad_rows: bool = knob("skip (count and list) unreadable source rows instead of stopping", False)
+    heldout_per_category: int = knob("pairs held out for evaluation per category (seed 001 uses 10)", 3)
+    near_dup_threshold: float = knob("character 5-gram Jaccard at or above which two texts are near-duplicates", 0.8)
+
+    def check(self):
+        for k in ("synth_categories_per_doc", "synth_n_ideas", "synth_max_new_tokens"):
+            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        require(1 <= self.synth_categories_per_doc <= 4, "synth_categories_per_doc", self.synth_categories_per_doc, "1 to 4")
+        for k in ("synth_max_docs", "synth_qa_per_doc", "synth_max_retries", "heldout_per_category"):
+            require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
+        require(set(self.synth_langs.split(",")) <= {"ja", "en"} and bool(self.synth_langs), "synth_langs", self.synth_langs, "'en', 'ja' or 'en,ja'")
+        require(0 < self.near_dup_threshold <= 1, "near_dup_threshold", self.near_dup_threshold, "a number in (0, 1]")
+
+
+# %% ../nbs/01_synthesis.ipynb #644c6328
+def synthesis_metrics(stats: dict) -> dict:
+    "What the manifest records of stage 01."
+    return {k: stats[k] for k in ("pairs", "train", "heldout", "pairs_per_category", "creativity", "convergent", "qa", "rows_skipped", "seconds")}
+
+CONTRACT = StageContract(config=SynthesisConfig, outputs=(SEED_PAIRS, EVAL_HELDOUT, DOCUMENTS, "rejected.jsonl", "skipped_rows.jsonl", "stats.json", "cards"),
+                         run=synthesize, metrics=synthesis_metrics)

@@ -12,7 +12,8 @@ def test_stages_lists_what_exists():
     r = cli("stages")
     assert r.returncode == 0, r.stderr
     lines = dict(l.split(None, 1) for l in r.stdout.splitlines())
-    assert lines["00_core"] == "exists"
+    assert lines["00_core"].split()[0] == "exists" and "run prepare_models, config RunSettings, writes model.json" in lines["00_core"]
+    assert "reads 00,01 " in lines["02_experts"] and "run build_experts, config ExpertsConfig" in lines["02_experts"]
     assert set(lines) == {s.slug for s in STAGES}
 
 
@@ -94,6 +95,20 @@ def test_compare_runs_names_what_differs(tmp_path):
     assert res["same"] == ["01_synthesis/stats.json"] and res["differ"] == ["01_synthesis/pairs.jsonl"] and res["only_b"] == ["extra.txt"]
     assert set(res["skipped"]) == {"manifest.json"}
     assert cr.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 1 and cr.main([str(tmp_path / "a"), str(tmp_path / "a")]) == 0
+
+
+def test_compare_runs_ignores_a_named_field_only(tmp_path):
+    "Between two commits the training fingerprints differ by design; --ignore-field fingerprint forgives exactly that field."
+    import pyarrow as pa, pyarrow.parquet as pq
+    cr = _compare_runs()
+    for d, fp, loss in (("a", "f1", 1.0), ("b", "f2", 1.0), ("c", "f2", 2.0)):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "card.json").write_text(json.dumps({"id": "x", "fingerprint": fp, "nested": [{"fingerprint": fp}]}))
+        pq.write_table(pa.Table.from_pylist([{"id": "x", "fingerprint": fp, "loss": loss}]), tmp_path / d / "experts.parquet")
+    a, b, c = (str(tmp_path / d) for d in "abc")
+    assert cr.main([a, b]) == 1 and cr.main([a, b, "--ignore-field", "fingerprint"]) == 0
+    assert cr.main([a, c, "--ignore-field", "fingerprint"]) == 1  # the loss differs too: never hidden
+    assert cr.equal_apart_from(tmp_path / "a" / "card.json", tmp_path / "b" / "card.json", {"fingerprint"})
 
 
 def test_two_runs_are_byte_identical(smoke_run, tmp_path):

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from creativity_llm import qubo
-from creativity_llm.core import RunConfig
-from creativity_llm.experts import build_experts, load_profile
+from creativity_llm.pipeline import RunConfig
+from creativity_llm.core import STAGE_BY_ID, Manifest, StageIncomplete
+from creativity_llm.experts import EXPERTS_TABLE, build_experts, load_profile
 from creativity_llm.qubo import (TeamProblem, clustered_instance, exact_team, greedy_team, milp_team, swap_anneal, dwave_sa_team,
                                  choose_team, load_experts, select_and_generate)
 from creativity_llm.sources import Document
@@ -161,7 +162,14 @@ def test_array_subset_then_assemble(run_dir):
     assert json.loads(r.stdout.splitlines()[-1])["trained_now"] == ["reasoning.energy"]
     assert load_profile(run_dir, "reasoning.energy") and not load_profile(run_dir, "divergent.energy")
     assert not (run_dir / "manifest.json").exists() and not (run_dir / "02_experts" / "experts.parquet").exists()
-    res = build_experts(CFG, run_dir, index="1", log=lambda *a: None)  # the same settings as the task: found current, assembled
+    # called from Python, the stage behaves as the pipeline does: it assembles what the bank has, then raises while an expert is missing
+    with pytest.raises(StageIncomplete, match=r"^experts not in the bank yet: divergent.energy$") as gap:
+        build_experts(CFG, run_dir, index="1", log=lambda *a: None)  # the same settings as the task: found current, assembled
+    res = gap.value.result
     assert res["trained_now"] == [] and res["already_current"] == ["reasoning.energy"] and res["stats"]["missing"] == ["divergent.energy"]
+    assert pq.read_table(run_dir / "02_experts" / EXPERTS_TABLE).column("trained").to_pylist() == [False, True]
+    with pytest.raises(StageIncomplete):  # the registry's entry, as a notebook's run cell calls it: the metrics are recorded all the same
+        STAGE_BY_ID["02"].run_and_record(replace(CFG, expert_index="1"), run_dir, log=lambda *a: None)
+    assert Manifest(run_dir).stage("02")["metrics"]["missing"] == ["divergent.energy"]
     with pytest.raises(RuntimeError, match=r"not trained yet: 0 \(divergent.energy\)"):
         load_experts(run_dir)

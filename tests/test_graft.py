@@ -9,7 +9,8 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from creativity_llm.core import ConfigError, resolve_config
+from creativity_llm.core import ConfigError
+from creativity_llm.pipeline import resolve_config
 from creativity_llm.graft import (SkillPack, SkillPackConfig, SkillPackError, architecture_of, dense_deltas, extract_skillpack, graft,
                                   lora_factors, pack_to_adapter, run_graft, state_sha256, ungraft)
 from creativity_llm.models import micro_model

@@ -155,7 +155,7 @@ def test_server_rejects_bad_requests(server):
 
 def test_judge_over_an_endpoint_counts_failures_and_survives_faults(server):
     "Stage 07's judge through the OpenAI-compatible client: a faulty endpoint and gibberish verdicts are counted, never scored."
-    from creativity_llm.core import RunConfig
+    from creativity_llm.pipeline import RunConfig
     from creativity_llm.evaluation import judge_generator, judge_answers
     proxy = FaultProxy(server)
     try:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import ROOT
-from creativity_llm.core import RunConfig, stage_dir, write_json
+from creativity_llm.core import stage_dir, write_json
+from creativity_llm.pipeline import RunConfig
 from creativity_llm.lora import (check_deepspeed_config, expected_lora_parameters, is_ffn_module, lora_targets, merge_adapter, run_lora,
                                  train_adapter)
 from creativity_llm.models import load_model

@@ -7,7 +7,8 @@ import papermill as pm
 import pytest
 
 from conftest import ROOT
-from creativity_llm.core import STAGES, RunConfig, resolve_config
+from creativity_llm.core import STAGES
+from creativity_llm.pipeline import RunConfig, parameter_line, parameters_cell_problems, resolve_config
 
 STAGE_NBS = [ROOT / "nbs" / f"{s.slug}.ipynb" for s in STAGES if (ROOT / "nbs" / f"{s.slug}.ipynb").exists()]
 ALL_NBS = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
@@ -40,10 +41,33 @@ def test_notebook_header_and_clean(nb_path):
     assert len(tagged) <= 1
 
 
+@pytest.mark.parametrize("nb_path", STAGE_NBS, ids=lambda p: p.stem)
+def test_parameters_cell_is_rendered_from_the_owning_fields(nb_path):
+    "Each default and comment of a parameters cell is the owning field's: one source of defaults and help texts."
+    assert parameters_cell_problems(nb_path) == []
+
+
+def test_parameters_check_catches_a_drifted_line(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("\n".join(['run_dir: str = "x"  # anything', parameter_line("seed"), "lora_r: int = 16  # LoRA rank",
+                                                     parameter_line("top_p").replace("nucleus", "the nucleus"), "lora_rank: int = 8  # typo"]),
+                                          metadata={"tags": ["parameters"]})]
+    nbformat.write(nb, tmp_path / "t.ipynb")
+    problems = parameters_cell_problems(tmp_path / "t.ipynb")
+    assert len(problems) == 3 and "lora_r: int = 16" in problems[0] and "the nucleus" in problems[1] and "'lora_rank' is no configuration field" in problems[2]
+
+
 def test_presets_are_valid():
     for name in ("smoke", "tiny", "tiny-ja", "h100"):
         assert resolve_config(name).preset == name
     assert resolve_config("tiny") == RunConfig()
+
+
+def test_tiny_preset_lists_every_key():
+    "configs/tiny.yaml is the one file where a user reads the whole configuration: a new knob adds a line there too."
+    import yaml
+    listed = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
+    assert set(listed) == set(RunConfig.field_names()) - {"preset", "run_id"}  # the preset's name is the file's; run_id defaults to it
 
 
 def test_deepspeed_config_is_zero2_bf16():

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import ROOT
-from creativity_llm.core import RunConfig, stage_dir
+from creativity_llm.core import stage_dir
+from creativity_llm.pipeline import RunConfig
 from creativity_llm.scoring import (DIMENSIONS, PatentQualityScorer, ReferenceCorpus, ScorerConfig, load_aut, score_pairs,
                                     select_top, validate_aut)
 from creativity_llm.sources import SourceError

@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 
 from conftest import CLI, ROOT, cli
-from creativity_llm.core import RunConfig, stage_dir
+from creativity_llm.core import stage_dir
+from creativity_llm.pipeline import RunConfig
 from creativity_llm.generate import Completion
 from creativity_llm.synthesis import LeakageError, check_leakage, synthesize
 
