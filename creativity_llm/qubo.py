@@ -394,7 +394,7 @@ def expert_problem(cfg: RunConfig, experts: list[dict]) -> TeamProblem:
 def choose_team(cfg: RunConfig, experts: list[dict], log=print) -> dict:
     "Solve with `cfg.qubo_solver`, compare with the other solvers; the chosen team (feasible, or an error) and the comparison."
     p = expert_problem(cfg, experts)
-    others = ["swap-anneal", "greedy", "random", "dwave-sa"] + (["exact"] if p.n <= 20 else [])
+    others = [m for m in cfg.qubo_compare.split(",") if m and (m != "exact" or p.n <= 20)]  # ExactSolver enumerates 2^n states
     runs = {m: solve_team(p, m, seed=cfg.seed) for m in dict.fromkeys([cfg.qubo_solver] + others)}
     chosen = runs[cfg.qubo_solver]
     if not chosen.feasible: raise RuntimeError(f"{cfg.qubo_solver} returned a team of {len(chosen.members)}, not K={p.K}; choose another qubo_solver")
@@ -538,11 +538,13 @@ class QuboConfig(StageConfig):
     qubo_diversity: float = knob("diversity weight per team member: b = qubo_diversity / (K - 1)", 1.0)
     qubo_balance: float = knob("weight d of the balance term over categories", 0.5)
     qubo_solver: str = knob("'swap-anneal' (ours), 'dwave-sa' (the seed's), 'greedy', 'random', 'exact' (n <= 20) or 'milp'", "swap-anneal")
+    qubo_compare: str = knob("solvers run beside qubo_solver for team.json's comparison, comma-separated ('' = none; 'exact' only for n <= 20)", "swap-anneal,greedy,random,dwave-sa,exact")
     team_docs_per_expert: int = knob("documents of its own subdomain each team expert writes pairs for", 3)
 
     def check(self):
         for k in ("qubo_quality", "qubo_diversity", "qubo_balance"): require(getattr(self, k) >= 0, k, getattr(self, k), "a number >= 0")
         require(self.qubo_solver in SOLVERS, "qubo_solver", self.qubo_solver, one_of(SOLVERS))
+        require(all(m in SOLVERS for m in self.qubo_compare.split(",") if m), "qubo_compare", self.qubo_compare, f"solvers among {one_of(SOLVERS)}, comma-separated")
         for k in ("qubo_team_size", "team_docs_per_expert"): require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
 
 

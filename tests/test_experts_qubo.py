@@ -101,6 +101,13 @@ def test_choose_team_refuses_an_infeasible_answer(monkeypatch):
     assert sel["comparison"]["exact"]["energy"] == pytest.approx(sel["chosen"]["energy"], abs=1e-9)
 
 
+def test_qubo_compare_chooses_the_comparison():
+    sel = choose_team(RunConfig(qubo_team_size=4, qubo_compare=""), _experts())
+    assert list(sel["comparison"]) == ["swap-anneal"]  # the chosen solver alone
+    sel = choose_team(RunConfig(qubo_team_size=4, qubo_compare="greedy,exact"), _experts())
+    assert list(sel["comparison"]) == ["swap-anneal", "greedy", "exact"]
+
+
 def test_fewer_experts_than_K():
     sel = choose_team(RunConfig(qubo_team_size=8), _experts(3))
     assert sel["K"] == 3 and sel["K_requested"] == 8 and len(sel["chosen"]["members"]) == 3
