@@ -91,7 +91,8 @@ class ConfigError(ValueError):
 
 # %% ../nbs/00_core.ipynb #678d99e6
 def knob(help: str, default):
-    "A configuration field: its default and its one-line help text (papermill's parameters cells and `creativity-llm config` show it)."
+    "A configuration field: its default and its one-line help text (the stage notebooks' parameters cells repeat it as a comment)."
+    if "=" in help: raise ValueError(f"help text {help!r}: papermill's parameter parser drops a line whose comment holds '='")
     return field(default=default, metadata={"help": help})
 
 def one_of(choices) -> str:
@@ -139,23 +140,23 @@ INFERENCE_DTYPES = ("auto", "auto-inference", "float32", "bfloat16", "float16")
 class RunSettings(StageConfig):
     "The knobs every stage shares: base model, device, dtype, seed, the teacher, generation settings and timeouts. Defaults are the `tiny` preset."
     preset: str = knob("name of the preset this configuration was built from", "tiny")
-    run_id: str = knob("run directory name under runs/ ('' = the preset name)", "")
+    run_id: str = knob("run directory name under runs/ (empty: the preset name)", "")
     seed: int = knob("RNG seed for sampling and anything random", 0)
     model: str = knob("base model: 'smollm2', a .gguf file, a Hugging Face directory, or 'micro:llama'", "smollm2")
-    model_cache: str = knob("cache for converted GGUF models ('' = $CREATIVITY_LLM_CACHE or ~/.cache/creativity_llm)", "")
+    model_cache: str = knob("cache for converted GGUF models (empty: $CREATIVITY_LLM_CACHE or ~/.cache/creativity_llm)", "")
     device: str = knob("'auto', 'cpu', 'cuda' or 'cuda:N'", "auto")
     dtype: str = knob("'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16' or 'float16'", "auto")
     trust_remote_code: bool = knob("let model repositories run their own code; off unless you ask", False)
-    teacher_model: str = knob("local teacher model spec ('' = the base model)", "")
+    teacher_model: str = knob("local teacher model spec (empty: the base model)", "")
     teacher_dtype: str = knob("dtype of a local teacher: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
-    teacher_url: str = knob("OpenAI-compatible base URL (vLLM, TGI, llama.cpp, hosted); set = use it as the teacher", "")
+    teacher_url: str = knob("OpenAI-compatible base URL (vLLM, TGI, llama.cpp, hosted); when set, it is the teacher", "")
     teacher_api_key_env: str = knob("environment variable that holds the endpoint's API key", "OPENAI_API_KEY")
     teacher_timeout_s: float = knob("seconds before one HTTP request is abandoned", 120.0)
     teacher_max_retries: int = knob("retries of one HTTP request after a timeout, 429 or 5xx", 3)
     teacher_concurrency: int = knob("HTTP requests in flight at once", 4)
     gen_batch_size: int = knob("prompts per batch for the local transformers generator", 32)
     max_new_tokens: int = knob("tokens generated per answer", 128)
-    temperature: float = knob("sampling temperature (0 = greedy)", 0.7)
+    temperature: float = knob("sampling temperature (0: greedy)", 0.7)
     top_p: float = knob("nucleus sampling mass", 0.95)
     stage_timeout_s: int = knob("papermill's limit for one notebook cell, in seconds", 7200)
 

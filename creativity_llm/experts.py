@@ -352,7 +352,7 @@ if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # as `p
 class ExpertsConfig(StageConfig):
     "The knobs stage 02 owns. Defaults are the `tiny` preset."
     expert_min_pairs: int = knob("a (category, subdomain) cell gets an expert when it has at least this many creativity seed pairs", 2)
-    expert_max_per_category: int = knob("most experts per category, largest cells first (0 = no limit; seed 000: 15)", 2)
+    expert_max_per_category: int = knob("most experts per category, largest cells first (0: no limit; seed 000: 15)", 2)
     expert_eval_pairs: int = knob("pairs of each cell held out (whole source documents) for the expert's validation loss", 1)
     expert_mode: str = knob("LoRA targets of the experts: 'attention' or 'all-linear'", "attention")
     expert_epochs: int = knob("passes over each cell's training pairs", 2)

@@ -273,8 +273,8 @@ class LoraStageConfig(StageConfig):
     lora_weight_floor: float = knob("smallest sample weight", 0.25)
     lora_save_steps: int = knob("optimizer steps between checkpoints", 4)
     lora_resume: bool = knob("continue an interrupted training from its last checkpoint", True)
-    lora_deepspeed: str = knob("DeepSpeed config used on CUDA ('' = none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
-    lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated ('' = none)", "attention")
+    lora_deepspeed: str = knob("DeepSpeed config used on CUDA (empty: none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
+    lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated (empty: none)", "attention")
 
     def check(self):
         modes = [m for m in self.lora_modes.split(",") if m]

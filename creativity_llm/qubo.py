@@ -535,10 +535,10 @@ class QuboConfig(StageConfig):
     "The knobs stage 03 owns. Defaults are the `tiny` preset."
     qubo_team_size: int = knob("team size K (seed 000 chooses a team from its 60 experts)", 4)
     qubo_quality: float = knob("weight a of the quality term", 1.0)
-    qubo_diversity: float = knob("diversity weight per team member: b = qubo_diversity / (K - 1)", 1.0)
+    qubo_diversity: float = knob("diversity weight per team member: b is qubo_diversity / (K - 1)", 1.0)
     qubo_balance: float = knob("weight d of the balance term over categories", 0.5)
-    qubo_solver: str = knob("'swap-anneal' (ours), 'dwave-sa' (the seed's), 'greedy', 'random', 'exact' (n <= 20) or 'milp'", "swap-anneal")
-    qubo_compare: str = knob("solvers run beside qubo_solver for team.json's comparison, comma-separated ('' = none; 'exact' only for n <= 20)", "swap-anneal,greedy,random,dwave-sa,exact")
+    qubo_solver: str = knob("'swap-anneal' (ours), 'dwave-sa' (the seed's), 'greedy', 'random', 'exact' (n up to 20) or 'milp'", "swap-anneal")
+    qubo_compare: str = knob("solvers run beside qubo_solver for team.json's comparison, comma-separated (empty: none; 'exact' only for n up to 20)", "swap-anneal,greedy,random,dwave-sa,exact")
     team_docs_per_expert: int = knob("documents of its own subdomain each team expert writes pairs for", 3)
 
     def check(self):

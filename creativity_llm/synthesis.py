@@ -562,7 +562,7 @@ class SynthesisConfig(StageConfig):
     "The knobs stage 01 owns. Defaults are the `tiny` preset."
     synth_sources: str = knob("source documents: 'samples', 'samples:inventions', 'LAYOUT:PATH' (uspto, nlp_journal, ...) or PATH, comma-separated", "samples")
     synth_langs: str = knob("languages of the documents to use: 'en', 'ja' or 'en,ja' (SmolLM2 knows no Japanese)", "en")
-    synth_max_docs: int = knob("documents per language and kind (inventions, academic) to use; 0 = all", 28)
+    synth_max_docs: int = knob("documents per language and kind (inventions, academic) to use; 0: all", 28)
     synth_categories_per_doc: int = knob("creativity categories asked per invention abstract, rotating over the 4", 3)
     synth_n_ideas: int = knob("ideas (or reasoning steps) the teacher is asked for per creativity task", 4)
     synth_qa_per_doc: int = knob("Lehnert QA pairs asked per academic abstract", 1)
