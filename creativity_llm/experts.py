@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import ConfigError, StageConfig, atomic_path, json_sha256, knob, one_of, require, stage_dir, write_json
-from .lora import LORA_MODES, LoraSettings, train_adapter, _code_sha256
+from .training import LORA_MODES, LoraSettings, train_adapter, training_code_sha256
 from .taxonomy import CATEGORIES
 from .synthesis import EVAL_HELDOUT, SEED_PAIRS
 from .core import StageContract, StageIncomplete
@@ -179,7 +179,7 @@ def expert_fingerprint(cfg: RunConfig, cell: dict, train: list[dict], val: list[
     pairs = lambda rs: [[r["id"], r.get("system"), r["instruction"], r.get(s.fmt) or r["response"]] for r in with_system(rs)]
     return json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "dtype": cfg.dtype, "cell": cell["id"], "train": pairs(train),
                         "val": pairs(val), "probes": [p["messages"] for p in probes], "sampling": [cfg.temperature, cfg.top_p, cfg.expert_probe_new_tokens],
-                        "code": [_code_sha256(), _experts_code_sha256()]})
+                        "code": [training_code_sha256(), _experts_code_sha256()]})
 
 def _experts_code_sha256() -> str:
     import importlib.util
@@ -200,8 +200,8 @@ def train_expert(cfg: RunConfig, run_dir, cell: dict, probes: list[dict], scorer
     if done and done["fingerprint"] == fp: return done
     bank, t0 = bank_dir(run_dir), time.perf_counter()
     (bank / "profiles" / f"{cell['id']}.json").unlink(missing_ok=True)  # the adapter is about to change: no profile may vouch for it
-    stats = train_adapter(cfg, run_dir, cfg.expert_mode, rows=with_system(train), eval_rows=with_system(val), keep_model=True, log=log,
-                          settings=expert_settings(cfg), out_dir=bank, name=cell["id"])
+    stats = train_adapter(cfg, bank, cfg.expert_mode, with_system(train), eval_rows=with_system(val), keep_model=True, log=log,
+                          settings=expert_settings(cfg), name=cell["id"])
     model, tok = stats.pop("model"), stats.pop("tokenizer")
     model.eval()
     prof = profile_expert(model, tok, probes, scorer, cfg.gen_batch_size, cfg.expert_probe_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)

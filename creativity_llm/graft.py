@@ -494,7 +494,7 @@ def ungraft(model, g: Graft) -> str:
 @torch.no_grad()
 def heldout_nll(model, tok, rows: list[dict], fmt: str = "answer_first", max_len: int = 384, batch_size: int = 4) -> float:
     "Mean NLL per answer token of `rows` (stage 05's `encode_pair` rendering), over all their answer tokens."
-    from creativity_llm.lora import answer_logits, collate, encode_pair
+    from creativity_llm.training import answer_logits, collate, encode_pair
     enc = sorted((e for e in (encode_pair(r, tok, fmt, max_len) for r in rows) if e is not None), key=lambda e: len(e["input_ids"]))
     if not enc: raise ValueError("heldout_nll: no pair has an answer token within max_len")
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -757,7 +757,8 @@ def plot_fusion(fusion: dict, path=None):
 def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict:
     "Stage 06: the SkillPack of stage 05's adapter, its compression curve, its graft onto another model, and the fusion of stage 02's skills."
     from creativity_llm.evaluation import ModelSet, _finite, general_passages, retention_items, tuned_adapters
-    from creativity_llm.lora import split_by_source, training_rows
+    from creativity_llm.lora import training_rows
+    from creativity_llm.training import split_by_source
     t0, out, times = time.perf_counter(), stage_dir(run_dir, "06"), {}
     t = time.perf_counter()
     def tick(key):

@@ -15,15 +15,11 @@ from torch import nn
 
 from .core import StageConfig, atomic_path, configs_dir, file_sha256, json_sha256, knob, require, stage_dir, write_json
 from .models import save_adapter
+from .training import LORA_MODES, LoraSettings, resolve_repo_path, split_by_source, train_adapter
 from .core import StageContract
 
 # %% auto #0
-__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'CONTRACT', 'LoraTargetError',
-           'is_ffn_module', 'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source',
-           'difficulty_weights', 'answer_logits', 'per_sample_losses', 'rationale_difficulty',
-           'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting',
-           'LoraStageConfig', 'LoraSettings', 'lora_config', 'train_adapter', 'untimed_log_history',
-           'resolve_repo_path', 'training_rows', 'check_deepspeed_config', 'check_deepspeed', 'merge_adapter',
+__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'CONTRACT', 'LoraStageConfig', 'training_rows', 'train_mode', 'merge_adapter',
            'plot_curves', 'run_lora', 'main', 'lora_metrics']
 
 # %% ../nbs/05_lora.ipynb #a4389a41
@@ -31,248 +27,27 @@ ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
 MERGED = "merged"  # plain transformers models, base + adapter, for the modes of lora_merge
 EPOCHS = "epochs"  # the adapters after each epoch (stage 07's score per epoch)
 
-# %% ../nbs/05_lora.ipynb #147beb72
-ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
-    **dict.fromkeys(("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
-                     "granite", "olmo", "olmo2", "starcoder2", "smollm3"), ("q_proj", "k_proj", "v_proj", "o_proj")),
-    "phi3": ("qkv_proj", "o_proj"),
-    "phi": ("q_proj", "k_proj", "v_proj", "dense"),
-    "gpt2": ("attn.c_attn", "attn.c_proj"),
-    "gpt_neox": ("attention.query_key_value", "attention.dense"),
-}
-_ATTN_PARENTS = ("attn", "attention", "self_attn", "self_attention")
-_FFN_PARENTS = ("mlp", "feed_forward", "ffn", "block_sparse_moe", "experts")
-LORA_MODES = ("attention", "all-linear")
-
-class LoraTargetError(ValueError):
-    "The attention projections of a model could not be told apart from its other layers."
-
-def _linear_modules(model) -> list[str]:
-    "Names of the linear layers (nn.Linear, GPT-2's Conv1D), minus the output head."
-    from transformers.pytorch_utils import Conv1D
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    return [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D)) and m is not head]
-
-def is_ffn_module(name: str) -> bool:
-    "Whether a module name sits in a feed-forward block."
-    return any(p in _FFN_PARENTS for p in name.split(".")[:-1])
-
-def lora_targets(model, mode: str = "attention") -> list[str]:
-    "Full names of the modules that get an adapter: the attention projections, or every linear layer but the head."
-    if mode not in LORA_MODES: raise ValueError(f"LoRA mode {mode!r}: expected one of {', '.join(LORA_MODES)}")
-    linear = _linear_modules(model)
-    if mode == "all-linear": return linear
-    leaves = ATTENTION_LEAVES.get(getattr(model.config, "model_type", ""))
-    if leaves: found = [n for n in linear if any(n == l or n.endswith("." + l) for l in leaves)]
-    else: found = [n for n in linear if any(p in _ATTN_PARENTS for p in n.split(".")[:-1])]
-    stray = [n for n in found if is_ffn_module(n)]
-    if not found or stray:
-        kinds = sorted({".".join(n.split(".")[-2:]) for n in linear})
-        raise LoraTargetError(f"cannot tell the attention projections of model type {getattr(model.config, 'model_type', '?')!r} "
-                              f"({'none found' if not found else 'FFN layers matched: ' + ', '.join(stray[:3])}); "
-                              f"its linear layers end in: {', '.join(kinds)}. Add the type to ATTENTION_LEAVES.")
-    return found
-
-def expected_lora_parameters(model, targets: list[str], r: int) -> int:
-    "r·(d_in + d_out) summed over the target modules: what LoRA adds."
-    mods = dict(model.named_modules())
-    total = 0
-    for n in targets:
-        w = mods[n].weight
-        d_out, d_in = (w.shape[1], w.shape[0]) if type(mods[n]).__name__ == "Conv1D" else tuple(w.shape)
-        total += r * (d_in + d_out)
-    return total
-
-# %% ../nbs/05_lora.ipynb #94c367b5
-def encode_pair(row: dict, tok, fmt: str = "answer_first", max_len: int = 384) -> dict | None:
-    """Token ids, labels (−100 on the prompt) and a rationale mask for one pair; None if no answer token fits in `max_len`.
-    A `system` field, if the row has one, becomes the system turn (stage 02 trains experts with the prompts they will be asked)."""
-    target = row.get(fmt) or row["response"]
-    turns = ([{"role": "system", "content": row["system"]}] if row.get("system") else []) + [{"role": "user", "content": row["instruction"]}]
-    prompt = tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
-    full = tok.apply_chat_template(turns + [{"role": "assistant", "content": target}], tokenize=False)
-    if not full.startswith(prompt): raise ValueError(f"pair {row.get('id')}: the chat template renders the prompt differently with an answer")
-    start = len(prompt)
-    rationale = row.get("rationale") or ""
-    r_at = target.rfind(rationale) if rationale and fmt == "answer_first" else -1
-    r_start = start + r_at if r_at >= 0 else len(full) + 1
-    enc = tok(full, add_special_tokens=False, return_offsets_mapping=True, truncation=True, max_length=max_len)
-    ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    labels = [t if a >= start else -100 for t, (a, b) in zip(ids, offsets)]
-    if all(l == -100 for l in labels): return None
-    return {"input_ids": ids, "labels": labels, "rationale_mask": [int(a >= r_start) for a, b in offsets]}
-
-def collate(batch: list[dict], pad_id: int) -> dict:
-    "Right-pad a batch; carries sample weights and rationale masks along."
-    n = max(len(b["input_ids"]) for b in batch)
-    pad = lambda key, v: torch.tensor([b[key] + [v] * (n - len(b[key])) for b in batch])
-    out = {"input_ids": pad("input_ids", pad_id), "labels": pad("labels", -100), "rationale_mask": pad("rationale_mask", 0),
-           "attention_mask": torch.tensor([[1] * len(b["input_ids"]) + [0] * (n - len(b["input_ids"])) for b in batch])}
-    out["weight"] = torch.tensor([float(b.get("weight", 1.0)) for b in batch])
-    out["index"] = torch.tensor([int(b.get("index", -1)) for b in batch])
-    return out
-
-# %% ../nbs/05_lora.ipynb #e384a8cb
-def split_by_source(rows: list[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    "Train and eval rows, the eval rows being all pairs of about `fraction` of the source documents (at least one)."
-    sources = sorted({r.get("source_id") or r["id"] for r in rows})
-    if len(sources) < 2 or fraction <= 0: return rows, []
-    order = sorted(sources, key=lambda s: json_sha256([seed, s]))  # a seeded, order-free shuffle
-    held = set(order[: max(1, round(fraction * len(sources)))])
-    return [r for r in rows if (r.get("source_id") or r["id"]) not in held], [r for r in rows if (r.get("source_id") or r["id"]) in held]
-
-# %% ../nbs/05_lora.ipynb #3b3e0383
-def difficulty_weights(difficulty, cap: float = 3.0, floor: float = 0.25) -> np.ndarray:
-    "Weights proportional to `difficulty` (NaN = no rationale → 1), mean 1, within [floor, cap]."
-    d = np.asarray(difficulty, float)
-    known = np.isfinite(d) & (d > 0)
-    w = np.ones_like(d)
-    if known.sum() < 2: return w
-    w[known] = d[known] / d[known].mean()
-    for _ in range(50):  # clip, renormalise, until both hold
-        w[known] = np.clip(w[known], floor, cap)
-        w[known] /= w[known].mean()
-        if w[known].max() <= cap + 1e-9 and w[known].min() >= floor - 1e-9: break
-    return w
-
-def _accepts_logits_to_keep(model) -> bool:
-    import inspect
-    while hasattr(model, "module"): model = model.module  # DistributedDataParallel and friends
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
-
-def answer_logits(model, batch: dict):
-    "The model's output and the logits that predict the answer tokens, from position `start` on (the prompt's head is skipped)."
-    labelled = batch["labels"] != -100
-    first = int(torch.where(labelled.any(1), labelled.float().argmax(1), torch.full_like(labelled[:, 0], labelled.shape[1], dtype=torch.long)).min())
-    start = max(first - 1, 0)
-    kw = {"logits_to_keep": labelled.shape[1] - start} if _accepts_logits_to_keep(model) else {}
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw)
-    logits = out.logits if kw else out.logits[:, start:]
-    return out, logits[:, :-1], start
-
-def _masked_nll(logits: torch.Tensor, batch: dict, mask_key: str, start: int = 0) -> torch.Tensor:
-    "Mean NLL per sample of the tokens after `start` that `mask_key` selects; `logits[:, j]` predicts token `start + j + 1`."
-    target, labels = batch["input_ids"][:, start + 1:], batch["labels"][:, start + 1:]
-    mask = (labels != -100) if mask_key == "labels" else (batch[mask_key][:, start + 1:] > 0) & (labels != -100)
-    nll = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
-    n = mask.sum(1)
-    return torch.where(n > 0, (nll * mask).sum(1) / n.clamp(min=1), torch.full_like(n, float("nan"), dtype=nll.dtype))
-
-@torch.no_grad()
-def per_sample_losses(model, batch: dict, mask_key: str = "labels") -> torch.Tensor:
-    "Mean next-token NLL per sample over the tokens `mask_key` selects (the labels, or the rationale mask)."
-    _, logits, start = answer_logits(model, batch)
-    return _masked_nll(logits, batch, mask_key, start)
-
-def rationale_difficulty(model, examples: list[dict], pad_id: int, batch_size: int = 8) -> np.ndarray:
-    "d_i for every example under `model` (NaN where an example has no rationale token)."
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(examples), batch_size):
-        batch = {k: v.to(device) for k, v in collate(examples[i:i + batch_size], pad_id).items()}
-        out.append(per_sample_losses(model, batch, "rationale_mask").cpu())
-    model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0)
-
-# %% ../nbs/05_lora.ipynb #084c93e6
-from transformers import Trainer, TrainerCallback, TrainingArguments
-
-class EpochSeededLengthSampler(torch.utils.data.Sampler):
-    "Length-grouped order drawn from (seed, epoch) alone, so a run resumed mid-epoch replays exactly the order it was interrupted in."
-    def __init__(self, lengths: list[int], batch_size: int, seed: int):
-        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
-    def __len__(self): return len(self.lengths)
-    def __iter__(self):
-        from transformers.trainer_pt_utils import get_length_grouped_indices
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
-
-class WeightedLossTrainer(Trainer):
-    "A Trainer whose loss is the weighted mean of per-sample answer losses."
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.loss_is_scaled_for_ga = False  # our loss is a micro-batch mean: the Trainer divides by the accumulation steps
-        self.batch_log: list = []  # (step, sample indices) of every training micro-batch, to check resumed runs against
-
-    def _get_train_sampler(self, train_dataset=None):
-        data = train_dataset if train_dataset is not None else self.train_dataset
-        return EpochSeededLengthSampler([len(e["input_ids"]) for e in data.examples], self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                        self.args.data_seed if self.args.data_seed is not None else self.args.seed)
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if model.training: self.batch_log.append([self.state.global_step + 1, inputs["index"].tolist()])
-        out, logits, start = answer_logits(model, inputs)
-        per_sample = _masked_nll(logits, inputs, "labels", start)
-        loss = (torch.nan_to_num(per_sample) * inputs["weight"].to(per_sample.dtype)).mean()
-        return (loss, out) if return_outputs else loss
-
-class ListDataset(torch.utils.data.Dataset):
-    "Encoded examples in a list; weights are updated in place between epochs."
-    def __init__(self, examples: list[dict]): self.examples = examples
-    def __len__(self): return len(self.examples)
-    def __getitem__(self, i): return self.examples[i]
-
-class SaveEpochAdapters(TrainerCallback):
-    "Saves the adapter at the end of every epoch as `<folder>/epoch-<k>`, so stage 07 can score the model epoch by epoch (seed 001, figures 2–3)."
-    def __init__(self, folder: Path): self.folder = Path(folder)
-    def on_epoch_end(self, args, state, control, model=None, **kw):
-        if state.is_world_process_zero and model is not None:
-            with atomic_path(self.folder / f"epoch-{round(state.epoch)}", is_dir=True) as tmp: save_adapter(model, tmp)
-
-class HardSampleWeighting(TrainerCallback):
-    "Sets each training example's weight at the start of every epoch (seed 003) and keeps the weights in checkpoints."
-    def __init__(self, examples: list[dict], pad_id: int, enabled: bool = True, cap: float = 3.0, floor: float = 0.25,
-                 batch_size: int = 8, resumed: dict | None = None, initial_difficulty=None):
-        self.examples, self.pad_id, self.enabled, self.cap, self.floor, self.batch_size = examples, pad_id, enabled, cap, floor, batch_size
-        self.resumed, self.initial, self.current = resumed, initial_difficulty, None
-        self.history = list((resumed or {}).get("history", []))  # the epochs before the interruption
-
-    def on_epoch_begin(self, args, state, control, model=None, **kwargs):
-        epoch = int(math.floor((state.epoch or 0) + 1e-6))
-        if self.resumed and self.resumed.get("epoch") == epoch:
-            rec = self.resumed
-        else:
-            if not self.enabled: d = np.full(len(self.examples), np.nan)
-            elif epoch == 0 and self.initial is not None: d = np.asarray(self.initial, float)  # measured on the base, which epoch 0 starts from
-            else: d = rationale_difficulty(model, self.examples, self.pad_id, self.batch_size)
-            w = difficulty_weights(d, self.cap, self.floor) if self.enabled else np.ones(len(self.examples))
-            rec = {"epoch": epoch, "weights": w.tolist(), "difficulty": [None if not np.isfinite(x) else float(x) for x in d]}
-        for ex, w in zip(self.examples, rec["weights"]): ex["weight"] = float(w)
-        self.current = rec
-        self.history = [h for h in self.history if h["epoch"] < epoch] + [rec]
-        w = np.array(rec["weights"])
-        if state.is_world_process_zero and len(w):
-            print(f"epoch {epoch}: sample weights min {w.min():.2f} / median {np.median(w):.2f} / max {w.max():.2f}")
-
-    def on_save(self, args, state, control, **kwargs):
-        if self.current is not None and state.is_world_process_zero:
-            write_json(Path(args.output_dir) / f"checkpoint-{state.global_step}" / "sample_weights.json", {**self.current, "history": self.history})
-
 # %% ../nbs/05_lora.ipynb #7c94ab0c
 @dataclass
 class LoraStageConfig(StageConfig):
     "The knobs stage 05 owns. Defaults are the `tiny` preset."
     lora_modes: str = knob("adapters to train: 'attention' (the method), 'all-linear' (the ablation), comma-separated", "attention,all-linear")
-    lora_r: int = knob("LoRA rank (seed 001: 8)", 8)
-    lora_alpha: int = knob("LoRA scaling numerator; the update is (alpha / r) B A (seed 001: 32)", 32)
-    lora_dropout: float = knob("dropout on the LoRA input (seed 001: 0.05)", 0.05)
-    lora_epochs: int = knob("passes over the training pairs (hard-sample weights are recomputed at the start of each)", 1)
-    lora_lr: float = knob("peak learning rate of the cosine schedule", 0.001)
-    lora_warmup_ratio: float = knob("share of the optimizer steps spent warming up linearly", 0.1)
-    lora_batch_size: int = knob("pairs per micro-batch", 8)
-    lora_grad_accum: int = knob("micro-batches per optimizer step", 1)
-    lora_max_len: int = knob("tokens per pair (prompt and answer); longer pairs are cut at the end", 384)
-    lora_format: str = knob("training target: 'answer_first' (seed 003) or 'dc_format' (divergent, then convergent)", "answer_first")
-    lora_eval_fraction: float = knob("share of the source documents held out for the eval loss", 0.15)
-    lora_hard_weighting: bool = knob("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", True)
-    lora_weight_cap: float = knob("largest sample weight", 3.0)
-    lora_weight_floor: float = knob("smallest sample weight", 0.25)
-    lora_save_steps: int = knob("optimizer steps between checkpoints", 4)
-    lora_resume: bool = knob("continue an interrupted training from its last checkpoint", True)
+    lora_r: int = knob("LoRA rank (seed 001: 8)", LoraSettings.r)
+    lora_alpha: int = knob("LoRA scaling numerator; the update is (alpha / r) B A (seed 001: 32)", LoraSettings.alpha)
+    lora_dropout: float = knob("dropout on the LoRA input (seed 001: 0.05)", LoraSettings.dropout)
+    lora_epochs: int = knob("passes over the training pairs (hard-sample weights are recomputed at the start of each)", LoraSettings.epochs)
+    lora_lr: float = knob("peak learning rate of the cosine schedule", LoraSettings.lr)
+    lora_warmup_ratio: float = knob("share of the optimizer steps spent warming up linearly", LoraSettings.warmup_ratio)
+    lora_batch_size: int = knob("pairs per micro-batch", LoraSettings.batch_size)
+    lora_grad_accum: int = knob("micro-batches per optimizer step", LoraSettings.grad_accum)
+    lora_max_len: int = knob("tokens per pair (prompt and answer); longer pairs are cut at the end", LoraSettings.max_len)
+    lora_format: str = knob("training target: 'answer_first' (seed 003) or 'dc_format' (divergent, then convergent)", LoraSettings.fmt)
+    lora_eval_fraction: float = knob("share of the source documents held out for the eval loss", LoraSettings.eval_fraction)
+    lora_hard_weighting: bool = knob("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", LoraSettings.hard_weighting)
+    lora_weight_cap: float = knob("largest sample weight", LoraSettings.weight_cap)
+    lora_weight_floor: float = knob("smallest sample weight", LoraSettings.weight_floor)
+    lora_save_steps: int = knob("optimizer steps between checkpoints", LoraSettings.save_steps)
+    lora_resume: bool = knob("continue an interrupted training from its last checkpoint", LoraSettings.resume)
     lora_deepspeed: str = knob("DeepSpeed config used on CUDA (empty: none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
     lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated (empty: none)", "attention")
 
@@ -291,180 +66,7 @@ class LoraStageConfig(StageConfig):
         require(0 < self.lora_weight_floor <= 1 <= self.lora_weight_cap, "lora_weight_cap", (self.lora_weight_floor, self.lora_weight_cap), "floor in (0, 1] and cap >= 1")
 
 
-# %% ../nbs/05_lora.ipynb #384de11a
-@dataclass
-class LoraSettings:
-    "One adapter's training settings (peft style: one config per method); the defaults are stage 05's (`LoraStageConfig`)."
-    mode: str = field(default="attention", metadata={"help": "'attention' (q, k, v, o only; FFN frozen) or 'all-linear'"})
-    r: int = field(default=LoraStageConfig.lora_r, metadata={"help": "LoRA rank"})
-    alpha: int = field(default=LoraStageConfig.lora_alpha, metadata={"help": "scaling numerator: the update is (alpha / r) B A"})
-    dropout: float = field(default=LoraStageConfig.lora_dropout, metadata={"help": "dropout on the LoRA input"})
-    epochs: int = field(default=LoraStageConfig.lora_epochs, metadata={"help": "passes over the training pairs"})
-    lr: float = field(default=LoraStageConfig.lora_lr, metadata={"help": "peak learning rate"})
-    warmup_ratio: float = field(default=LoraStageConfig.lora_warmup_ratio, metadata={"help": "share of steps warming up"})
-    batch_size: int = field(default=LoraStageConfig.lora_batch_size, metadata={"help": "pairs per micro-batch"})
-    grad_accum: int = field(default=LoraStageConfig.lora_grad_accum, metadata={"help": "micro-batches per optimizer step"})
-    max_len: int = field(default=LoraStageConfig.lora_max_len, metadata={"help": "tokens per pair"})
-    fmt: str = field(default=LoraStageConfig.lora_format, metadata={"help": "target field: 'answer_first', 'dc_format' or 'response' (the plain answer; stage 02's experts)"})
-    eval_fraction: float = field(default=LoraStageConfig.lora_eval_fraction, metadata={"help": "share of source documents held out"})
-    hard_weighting: bool = field(default=LoraStageConfig.lora_hard_weighting, metadata={"help": "weight samples by rationale difficulty"})
-    weight_cap: float = field(default=LoraStageConfig.lora_weight_cap, metadata={"help": "largest sample weight"})
-    weight_floor: float = field(default=LoraStageConfig.lora_weight_floor, metadata={"help": "smallest sample weight"})
-    save_steps: int = field(default=LoraStageConfig.lora_save_steps, metadata={"help": "optimizer steps between checkpoints"})
-    resume: bool = field(default=LoraStageConfig.lora_resume, metadata={"help": "continue an interrupted run from its last checkpoint"})
-    deepspeed: str = field(default="", metadata={"help": "DeepSpeed JSON config, used on CUDA"})
-
-    def __post_init__(self):
-        if self.mode not in LORA_MODES: raise ValueError(f"mode {self.mode!r}: expected one of {', '.join(LORA_MODES)}")
-        if self.fmt not in ("answer_first", "dc_format", "response"): raise ValueError(f"fmt {self.fmt!r}: expected 'answer_first', 'dc_format' or 'response'")
-        if not 0 < self.weight_floor <= 1 <= self.weight_cap: raise ValueError("need 0 < weight_floor <= 1 <= weight_cap")
-
-    @classmethod
-    def from_run_config(cls, cfg: RunConfig, mode: str) -> "LoraSettings":
-        return cls(mode=mode, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, epochs=cfg.lora_epochs, lr=cfg.lora_lr,
-                   warmup_ratio=cfg.lora_warmup_ratio, batch_size=cfg.lora_batch_size, grad_accum=cfg.lora_grad_accum, max_len=cfg.lora_max_len,
-                   fmt=cfg.lora_format, eval_fraction=cfg.lora_eval_fraction, hard_weighting=cfg.lora_hard_weighting,
-                   weight_cap=cfg.lora_weight_cap, weight_floor=cfg.lora_weight_floor, save_steps=cfg.lora_save_steps, resume=cfg.lora_resume,
-                   deepspeed=cfg.lora_deepspeed)
-
-def lora_config(model, s: LoraSettings):
-    "The `peft.LoraConfig` for `model`: explicit full module names, never a default."
-    from peft import LoraConfig
-    return LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=lora_targets(model, s.mode), bias="none", task_type="CAUSAL_LM")
-
-# %% ../nbs/05_lora.ipynb #ef54c711
-def _complete(ckpt: Path) -> bool:
-    "A checkpoint is usable when its trainer state parses and our sample weights (written last, by `on_save`) are there."
-    try: json.loads((ckpt / "trainer_state.json").read_text()); json.loads((ckpt / "sample_weights.json").read_text())
-    except (OSError, ValueError): return False
-    return True
-
-def _last_checkpoint(folder: Path) -> Path | None:
-    "The newest complete checkpoint (a kill while one was being written leaves it incomplete; the one before is used)."
-    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and _complete(p)]
-    return max(done, key=lambda p: int(p.name.split("-")[1])) if done else None
-
-def _prepare_checkpoints(folder: Path, fingerprint: str, resume: bool) -> Path | None:
-    "The checkpoint to resume from, if `resume` and it belongs to the same settings, data and model; else a clean folder."
-    stamp = folder / "fingerprint.json"
-    same = stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
-    if not (resume and same) and folder.exists(): shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(stamp, {"fingerprint": fingerprint})
-    return _last_checkpoint(folder) if resume and same else None
-
-def _device_for_rank(device: str) -> str:
-    "Under torchrun each process takes its own GPU, whatever `device` names."
-    rank = os.environ.get("LOCAL_RANK")
-    return f"cuda:{rank}" if rank is not None and (device == "auto" or device.startswith("cuda")) and torch.cuda.is_available() else device
-
-def train_adapter(cfg: RunConfig, run_dir, mode: str, rows: list[dict] | None = None, log=print, keep_model: bool = False, *,
-                  settings: LoraSettings | None = None, out_dir=None, name: str | None = None, eval_rows: list[dict] | None = None) -> dict:
-    """Train one LoRA adapter; save it under `<out_dir>/adapters/<name>` (default `05_lora/adapters/<mode>`); return its statistics
-    (and the model and tokenizer, if `keep_model`). Stage 05 trains on `train_dc`; stage 02 passes each expert's cell as `rows` and `eval_rows`."""
-    from peft import get_peft_model
-    from transformers.integrations import TensorBoardCallback
-    from creativity_llm.models import load_model, describe_model
-    s = settings or LoraSettings.from_run_config(cfg, mode)
-    out, name = Path(out_dir) if out_dir is not None else stage_dir(run_dir, "05"), name or s.mode
-    rows = rows if rows is not None else training_rows(run_dir)
-    t0 = time.perf_counter()
-    device = _device_for_rank(cfg.device)
-    model, tok = load_model(cfg.model, device=device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
-    on_cuda = model.device.type == "cuda"
-    train_rows, eval_rows = (rows, eval_rows) if eval_rows is not None else split_by_source(rows, s.eval_fraction, cfg.seed)
-    encode = lambda rs: [e for e in (encode_pair(r, tok, s.fmt, s.max_len) for r in rs) if e is not None]
-    train_ex, eval_ex = encode(train_rows), encode(eval_rows)
-    for i, e in enumerate(train_ex): e["index"] = i
-    if not train_ex: raise ValueError(f"no training pair fits in lora_max_len={s.max_len} tokens ({len(rows)} pairs given)")
-    targets = lora_targets(model, s.mode)
-    expected = expected_lora_parameters(model, targets, s.r)
-    model_sha = describe_model(cfg.model, cache_dir=cfg.model_cache or None)["sha256"]
-    data_sha = json_sha256([[e["input_ids"], e["labels"], e["rationale_mask"]] for e in train_ex + eval_ex])
-    initial = _base_difficulty(model, train_ex, tok.pad_token_id, s, out, [model_sha, data_sha, str(model.dtype)]) if s.hard_weighting else None
-    torch.manual_seed(cfg.seed)
-    peft_model = get_peft_model(model, lora_config(model, s))  # wraps `model` in place
-    trainable, total = peft_model.get_nb_trainable_parameters()
-    if trainable != expected: raise AssertionError(f"{name}: {trainable:,} trainable parameters, expected r·(d_in+d_out) = {expected:,}")
-    use_ds = on_cuda and bool(s.deepspeed)
-    fingerprint = json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "code": _code_sha256(), "data": data_sha,
-                               "dtype": str(model.dtype), "deepspeed": use_ds, "world_size": int(os.environ.get("WORLD_SIZE", 1))})
-    ckpt_dir = out / ".checkpoints" / name
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir), num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.grad_accum, learning_rate=s.lr, lr_scheduler_type="cosine", warmup_steps=s.warmup_ratio, weight_decay=0.0,
-        max_grad_norm=1.0, logging_steps=1, eval_strategy="epoch" if eval_ex else "no", eval_on_start=False, save_strategy="steps",
-        save_steps=s.save_steps, save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, report_to="none", use_cpu=not on_cuda,
-        bf16=on_cuda and model.dtype == torch.bfloat16, deepspeed=str(resolve_repo_path(s.deepspeed)) if use_ds else None,
-        train_sampling_strategy="group_by_length", prediction_loss_only=True, remove_unused_columns=False, dataloader_num_workers=0)
-    with args.main_process_first(local=False):  # rank 0 clears or keeps the folder; the others then find it as rank 0 left it
-        resume_from = _prepare_checkpoints(ckpt_dir, fingerprint, s.resume)
-    resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
-    args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
-    weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
-    callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 else [])
-    if out_dir is None:  # hidden until the stage ends: a resumed run keeps its earlier epochs, a fresh one starts empty
-        if resume_from is None: shutil.rmtree(out / ".epochs" / name, ignore_errors=True)
-        callbacks.append(SaveEpochAdapters(out / ".epochs" / name))
-    trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
-                                  data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)
-    log(("[05] " if out_dir is None else "") + f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
-        + (f", resuming from {resume_from.name}" if resume_from else ""))
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    final = trainer.state.global_step
-    if eval_ex and not any("eval_loss" in h and h.get("step") == final for h in trainer.state.log_history):
-        trainer.evaluate()  # resumed from a checkpoint saved before its epoch's evaluation: evaluate the final model once
-    if trainer.is_world_process_zero():
-        adapter_dir = out / "adapters" / name
-        with atomic_path(adapter_dir, is_dir=True) as tmp:
-            save_adapter(peft_model, tmp)
-        evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
-        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]  # the whole run, also across a resume
-        stats = {"name": name, "mode": s.mode, "trainable_parameters": trainable, "total_parameters": total, "targets": len(targets),
-                 "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": len(train_rows) + len(eval_rows) - len(train_ex) - len(eval_ex),
-                 "optimizer_steps": trainer.state.global_step, "epochs": s.epochs, "train_loss": float(np.mean(losses)) if losses else None,
-                 "eval_loss_before": evals[0] if evals else None, "eval_loss_after": evals[-1] if evals else None, "resumed_from": resume_from.name if resume_from else None,
-                 "deepspeed": use_ds, "device": str(model.device), "dtype": str(model.dtype).replace("torch.", "")}
-        write_json(out / "logs" / f"{name}_log_history.json", untimed_log_history(trainer.state.log_history))
-        write_json(out / "logs" / f"{name}_sample_weights.json", weighting.history)
-        write_json(out / "logs" / f"{name}_batches.json", trainer.batch_log)
-        write_json(out / "logs" / f"{name}_stats.json", stats)
-        return {**stats, "model": peft_model, "tokenizer": tok} if keep_model else stats
-    return {}
-
-def _code_sha256() -> str:
-    "Hash of this module's source: a checkpoint written by other training code is not resumed."
-    import importlib.util
-    spec = importlib.util.find_spec("creativity_llm.lora")
-    return file_sha256(spec.origin) if spec and spec.origin else ""
-
-def _base_difficulty(model, examples: list[dict], pad_id: int, s: LoraSettings, out: Path, key) -> np.ndarray:
-    "Epoch 0's rationale difficulty, under the base model (LoRA starts with B = 0): computed once per stage, shared by every mode."
-    cache = out / ".difficulty" / f"{json_sha256(key)[:24]}.json"
-    if cache.is_file(): return np.array([np.nan if x is None else x for x in json.loads(cache.read_text())], float)
-    d = rationale_difficulty(model, examples, pad_id, s.batch_size)
-    write_json(cache, [None if not np.isfinite(x) else float(x) for x in d])
-    return d
-
-RUNTIME_LOG_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
-
-def untimed_log_history(history: list[dict]) -> list[dict]:
-    "The Trainer's log history without its wall-clock fields: the run's `logs/` hold the same bytes on a re-run (the manifest keeps the times)."
-    return [{k: v for k, v in h.items() if k not in RUNTIME_LOG_KEYS} for h in history]
-
-def _summary_writer(path: Path):
-    from torch.utils.tensorboard import SummaryWriter
-    path.mkdir(parents=True, exist_ok=True)
-    return SummaryWriter(log_dir=str(path))
-
-def resolve_repo_path(path) -> Path:
-    "A file named by a relative path: from the working directory if it is there, else from the repository root (where `configs/` lives)."
-    p = Path(path)
-    if p.is_absolute() or p.exists(): return p.resolve()
-    for root in (configs_dir().parent, Path(__file__).resolve().parent.parent if "__file__" in globals() else None):
-        if root is not None and (root / p).exists(): return (root / p).resolve()
-    raise FileNotFoundError(f"{path}: not found in the working directory or the repository")
-
+# %% ../nbs/05_lora.ipynb #4bb2fb49
 def training_rows(run_dir) -> list[dict]:
     "The pairs stage 04 kept (`train_dc`)."
     import pyarrow.parquet as pq
@@ -473,50 +75,13 @@ def training_rows(run_dir) -> list[dict]:
     if not path.is_file(): raise FileNotFoundError(f"{path}: no training pairs (run stage 04 first)")
     return pq.read_table(path).to_pylist()
 
-# %% ../nbs/05_lora.ipynb #b914fe35
-def check_deepspeed_config(path, model, batch_size: int = 8, grad_accum: int = 1, lr: float = 1e-3, steps: int = 100) -> dict:
-    "The config at `path` with its 'auto' values filled as the Trainer fills them, validated by DeepSpeed itself; raises on any problem."
-    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
-    from deepspeed.runtime.config import DeepSpeedConfig
-    path = resolve_repo_path(path)
-    try: raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e: raise ValueError(f"{path}: not a readable JSON DeepSpeed config ({e})") from None
-    args = TrainingArguments(output_dir="/tmp/ds-check", per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
-                             learning_rate=lr, max_grad_norm=1.0, report_to="none", use_cpu=True)
-    hf = HfTrainerDeepSpeedConfig(raw)
-    hf.trainer_config_process(args)
-    hf.trainer_config_finalize(args, model, steps)
-    unfilled = [k for k, v in _flatten(hf.config).items() if v == "auto"]
-    if unfilled: raise ValueError(f"{path}: 'auto' values the Trainer does not fill: {', '.join(unfilled)}")
-    try: DeepSpeedConfig(hf.config)
-    except Exception as e: raise ValueError(f"{path}: DeepSpeed rejects the config: {e}") from None
-    return hf.config
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict): out.update(_flatten(v, f"{prefix}{k}."))
-        else: out[f"{prefix}{k}"] = v
-    return out
-
-# %% ../nbs/05_lora.ipynb #5f82321c
-def check_deepspeed(path: str, model_spec: str, batch_size: int = 8, grad_accum: int = 1, lr: float = 1e-3, cuda: bool | None = None) -> dict | None:
-    "`lora_deepspeed` for a run: exists and is JSON when set; validated by DeepSpeed when CUDA training would use it (`cuda` None = ask torch)."
-    from types import SimpleNamespace
-    from creativity_llm.core import ConfigError
-    from creativity_llm.models import resolve_model
-    if not path: return None
-    try:
-        p = resolve_repo_path(path)
-        if not p.is_file(): raise FileNotFoundError(f"{path}: not found")
-        json.loads(p.read_text())
-    except (OSError, ValueError) as e: raise ConfigError.of_key("lora_deepspeed", e) from None
-    if not (torch.cuda.is_available() if cuda is None else cuda): return None
-    src = resolve_model(model_spec)
-    hidden = json.loads((src.path / "config.json").read_text()).get("hidden_size", 4096) if src.kind == "hf" else 4096
-    stand_in = SimpleNamespace(config=SimpleNamespace(hidden_size=hidden))
-    try: return check_deepspeed_config(p, stand_in, batch_size, grad_accum, lr)
-    except ValueError as e: raise ConfigError.of_key("lora_deepspeed", e) from None
+# %% ../nbs/05_lora.ipynb #1a09e5c8
+def train_mode(cfg, run_dir, mode: str, rows: list[dict] | None = None, log=print, keep_model: bool = False) -> dict:
+    "Train stage 05's adapter `mode` on `rows` (default `train_dc`) into `05_lora/adapters/<mode>`; return its statistics."
+    out = stage_dir(run_dir, "05")
+    return train_adapter(cfg, out, mode, training_rows(run_dir) if rows is None else rows, log, keep_model,
+                         epochs_dir=out / ".epochs" / mode, log_prefix="[05] ")
 
 # %% ../nbs/05_lora.ipynb #df72b400
 def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str], tolerance: float = 1e-4) -> dict:
@@ -599,7 +164,7 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
     per_mode, seconds = {}, {}
     for m in modes:
         t = time.perf_counter()
-        per_mode[m] = _train_with_torchrun(cfg, run_dir, m, log) if cuda else train_adapter(cfg, run_dir, m, rows, log)
+        per_mode[m] = _train_with_torchrun(cfg, run_dir, m, log) if cuda else train_mode(cfg, run_dir, m, rows, log)
         seconds[m] = round(time.perf_counter() - t, 1)  # for the manifest: stage outputs hold no wall time
     _, held = split_by_source(rows, cfg.lora_eval_fraction, cfg.seed)
     instructions = [r["instruction"] for r in (held or rows)[:4]]
@@ -621,7 +186,7 @@ def main(argv=None):
     ap.add_argument("--run-dir", required=True); ap.add_argument("--mode", required=True); ap.add_argument("--config", required=True)
     a = ap.parse_args(argv)
     from creativity_llm.pipeline import RunConfig  # an entry point (torchrun's worker): the composed configuration lives in the runner's module
-    train_adapter(RunConfig(**json.loads(Path(a.config).read_text())), a.run_dir, a.mode)
+    train_mode(RunConfig(**json.loads(Path(a.config).read_text())), a.run_dir, a.mode)
 
 if __name__ == "__main__" and "__file__" in globals(): main()  # as `python -m`, not inside a notebook
 

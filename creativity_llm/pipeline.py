@@ -22,7 +22,7 @@ from .scoring import ScoringConfig
 from .lora import LoraStageConfig
 from .graft import GraftConfig
 from .evaluation import EvalConfig
-from . import evaluation, generate, graft, lora, models, scoring, sources  # their checks of values outside the configuration
+from . import evaluation, generate, graft, models, scoring, sources, training  # their checks of values outside the configuration
 
 # %% auto #0
 __all__ = ['RunConfig', 'read_config_file', 'parse_override', 'resolve_config', 'default_nbs_dir', 'stage_notebook',
@@ -231,7 +231,7 @@ def check_config(cfg: RunConfig) -> RunConfig:
     graft.check_bands(cfg.graft_bands)
     scoring.check_reference(cfg.score_reference)
     evaluation.check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja)
-    lora.check_deepspeed(cfg.lora_deepspeed, cfg.model, cfg.lora_batch_size, cfg.lora_grad_accum, cfg.lora_lr,
+    training.check_deepspeed(cfg.lora_deepspeed, cfg.model, cfg.lora_batch_size, cfg.lora_grad_accum, cfg.lora_lr,
                          cuda=models.pick_device(cfg.device).type == "cuda")
     sources.check_sources(cfg.synth_sources, cfg.synth_skip_bad_rows)  # last: it reads the whole corpus
     return cfg

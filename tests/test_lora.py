@@ -8,8 +8,8 @@ import torch
 from conftest import ROOT
 from creativity_llm.core import stage_dir, write_json
 from creativity_llm.pipeline import RunConfig
-from creativity_llm.lora import (check_deepspeed_config, expected_lora_parameters, is_ffn_module, lora_targets, merge_adapter, run_lora,
-                                 train_adapter)
+from creativity_llm.lora import merge_adapter, run_lora, train_mode
+from creativity_llm.training import check_deepspeed_config, expected_lora_parameters, is_ffn_module, lora_targets
 from creativity_llm.models import load_model
 
 THINGS = "doorstop pigment planter bookend anvil whetstone paperweight heatsink".split()
@@ -41,7 +41,7 @@ def _write_train_dc(run_dir: Path, rs: list[dict]):
 def test_attention_only_leaves_every_ffn_weight_bit_identical(tmp_path):
     base, _ = load_model("micro:llama", device="cpu", dtype="float32")
     before = {n: p.detach().clone() for n, p in base.named_parameters()}
-    stats = train_adapter(cfg(), tmp_path, "attention", rows(), log=lambda *a: None, keep_model=True)
+    stats = train_mode(cfg(), tmp_path, "attention", rows(), log=lambda *a: None, keep_model=True)
     model = stats.pop("model"); stats.pop("tokenizer")
     after = dict(model.get_base_model().named_parameters())
     lora = [n for n in after if "lora_" in n]
@@ -57,7 +57,7 @@ def test_attention_only_leaves_every_ffn_weight_bit_identical(tmp_path):
 
 
 def test_all_linear_counts_and_loss_goes_down(tmp_path):
-    stats = train_adapter(cfg(), tmp_path, "all-linear", rows(), log=lambda *a: None)
+    stats = train_mode(cfg(), tmp_path, "all-linear", rows(), log=lambda *a: None)
     assert stats["trainable_parameters"] == 2 * 8 * ((64 + 64) * 2 + (64 + 32) * 2 + 3 * (64 + 128))
     assert stats["eval_loss_after"] < stats["eval_loss_before"]
     assert stats["optimizer_steps"] == 2 * 8  # 32 train pairs / batch 4, two epochs
@@ -65,7 +65,7 @@ def test_all_linear_counts_and_loss_goes_down(tmp_path):
     assert [w["epoch"] for w in weights] == [0, 1]
     for w in weights:
         assert abs(sum(w["weights"]) / len(w["weights"]) - 1) < 1e-6 and 0.25 - 1e-9 <= min(w["weights"]) and max(w["weights"]) <= 3 + 1e-9
-    again = train_adapter(cfg(), tmp_path, "all-linear", rows(), log=lambda *a: None)  # a finished mode resumes from its last checkpoint
+    again = train_mode(cfg(), tmp_path, "all-linear", rows(), log=lambda *a: None)  # a finished mode resumes from its last checkpoint
     assert again["resumed_from"] == "checkpoint-16" and again["optimizer_steps"] == 16 and again["eval_loss_after"] == stats["eval_loss_after"]
 
 
@@ -108,13 +108,13 @@ def test_changed_settings_do_not_resume(tmp_path):
     ckpts = stage_dir(tmp_path, "05") / ".checkpoints" / "attention" / "checkpoint-2"
     ckpts.mkdir(parents=True); (ckpts / "trainer_state.json").write_text("{}")
     write_json(ckpts.parent / "fingerprint.json", {"fingerprint": "someone else's"})
-    stats = train_adapter(cfg(lora_epochs=1), tmp_path, "attention", log=lambda *a: None)
+    stats = train_mode(cfg(lora_epochs=1), tmp_path, "attention", log=lambda *a: None)
     assert stats["resumed_from"] is None and stats["optimizer_steps"] == 8
 
 
 def test_merge_matches_base_plus_adapter(tmp_path):
     c = cfg(lora_epochs=1)
-    train_adapter(c, tmp_path, "attention", rows(), log=lambda *a: None)
+    train_mode(c, tmp_path, "attention", rows(), log=lambda *a: None)
     out = tmp_path / "merged"
     res = merge_adapter(c, stage_dir(tmp_path, "05") / "adapters" / "attention", out, ["Propose a use for a brick.", "A longer prompt, padded."])
     assert res["max_abs_logit_diff"] <= 1e-4 and res["max_abs_logit_diff_float64"] <= 1e-5 and res["loads_without_peft"]
