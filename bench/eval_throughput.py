@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from creativity_llm.pipeline import RunConfig
-from creativity_llm.evaluation import retention_items
+from creativity_llm.multiple_choice import retention_items
 from creativity_llm.models import load_model, pick_dtype
 from creativity_llm.multiple_choice import _encode, loglikelihoods, requests_for
 

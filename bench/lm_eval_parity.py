@@ -52,7 +52,7 @@ def compare_with_lm_eval(model, tok, items, lang: str, folder, batch_size: int =
 
 def main(argv=None) -> int:
     import tempfile
-    from creativity_llm.evaluation import retention_items
+    from creativity_llm.multiple_choice import retention_items
     from creativity_llm.models import load_model
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2")

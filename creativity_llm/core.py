@@ -11,13 +11,15 @@ from importlib import import_module, metadata, util
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import yaml
 
 # %% auto #0
 __all__ = ['INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'file_sha256',
-           'dir_files_sha256', 'tree_sha256', 'json_sha256', 'ConfigError', 'knob', 'one_of', 'require', 'StageConfig',
-           'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageContract', 'Stage', 'stage_dir',
-           'package_versions', 'git_describe', 'Manifest', 'record_metrics', 'stage_is_current', 'run_lock']
+           'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require',
+           'StageConfig', 'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageContract',
+           'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics', 'stage_is_current',
+           'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -80,6 +82,16 @@ def tree_sha256(root) -> str | None:
 def json_sha256(obj) -> str:
     "SHA-256 of `obj` as canonical JSON (sorted keys, no spaces)."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+# %% ../nbs/00_core.ipynb #8f86c787
+def finite(o):
+    "`o` with NaN and infinities as None (JSON has no NaN) and numpy scalars as Python numbers."
+    if isinstance(o, dict): return {k: finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [finite(v) for v in o]
+    if isinstance(o, (float, np.floating)): return float(o) if np.isfinite(o) else None
+    if isinstance(o, np.integer): return int(o)
+    return o
+
 
 # %% ../nbs/00_core.ipynb #bfe34a5d
 class ConfigError(ValueError):

@@ -14,58 +14,25 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import INFERENCE_DTYPES, Manifest, StageConfig, atomic_path, knob, require, stage_dir, tree_sha256, write_json
-from .multiple_choice import MCItem, bootstrap_ci, evaluate_mc, leading_special_ids, load_mc, paired_comparison
+from .core import INFERENCE_DTYPES, Manifest, finite, StageConfig, atomic_path, knob, require, stage_dir, tree_sha256, write_json
+from .multiple_choice import (MCItem, bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path, paired_comparison,
+                                             retention_items, shared_data_dir)
 from .generate import MODEL_INFO
-from .lora import ADAPTERS
+from .lora import MODE_ORDER, mode_key, tuned_adapters
+from .models import ModelSet
 from .synthesis import EVAL_HELDOUT
 from .core import StageContract
 
 # %% auto #0
-__all__ = ['REPORT', 'SUMMARY', 'MC_SETS', 'MODE_ORDER', 'KL_MAX_BATCH', 'MT_BENCH_FILES', 'CONTRACT', 'shared_data_dir',
-           'mc_path', 'retention_items', 'check_retention_sets', 'tuned_adapters', 'grafted_adapters', 'epoch_adapters',
-           'ModelSet', 'general_passages', 'token_kl', 'kl_from_base', 'retention', 'retention_rows', 'heldout_prompts',
-           'answer_prompts', 'creativity_scores', 'per_category', 'judge_generator', 'judge_cases', 'judge_answers',
-           'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch',
-           'epoch_name', 'epoch_series', 'write_report', 'run_eval', 'EvalConfig', 'eval_metrics']
+__all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'grafted_adapters', 'epoch_adapters',
+           'retention', 'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores', 'per_category',
+           'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
+           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series', 'write_report',
+           'run_eval', 'EvalConfig', 'eval_metrics']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
 SUMMARY = "summary.json"  # the same results as data
-
-# %% ../nbs/07_eval.ipynb #af59772f
-MC_SETS = {  # name: (file under the shared data folder, language)
-    "arc-easy": ("english_mc/arc_easy_test.jsonl", "en"),
-    "openbookqa": ("english_mc/openbookqa_test.jsonl", "en"),
-    "jcommonsenseqa": ("jglue/jcommonsenseqa-v1.3_valid-v1.3.json", "ja"),
-    "jmmlu": ("jmmlu/jmmlu_ccbysa.jsonl", "ja"),
-}
-
-def shared_data_dir() -> Path:
-    "The shared data folder: `$CREATIVITY_LLM_SHARED_DATA`, else `../shared/data` beside the repository."
-    from creativity_llm.sources import samples_dir
-    return Path(os.environ.get("CREATIVITY_LLM_SHARED_DATA") or samples_dir().parents[2] / "shared" / "data")
-
-def mc_path(spec: str, lang: str) -> Path:
-    "The file a retention-set spec names; a public set that is not on this machine is an error saying where it was looked for."
-    from creativity_llm.sources import samples_dir
-    if spec == "samples": return samples_dir() / f"mc_{lang}.jsonl"
-    if spec in MC_SETS:
-        rel, set_lang = MC_SETS[spec]
-        if set_lang != lang: raise ValueError(f"eval_mc_{lang}={spec!r} is a {set_lang} set")
-        path = shared_data_dir() / rel
-        if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: {path} not found (set CREATIVITY_LLM_SHARED_DATA, or use 'samples')")
-        return path
-    path = Path(spec).expanduser()
-    if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: no such file, and not one of: samples, {', '.join(MC_SETS)}")
-    return path
-
-def retention_items(spec: str, lang: str, n: int, seed: int = 0) -> list[MCItem]:
-    "A seeded sample of `n` items (all of them if the set is smaller), in file order."
-    items = load_mc(mc_path(spec, lang))
-    if len(items) <= n: return items
-    keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
-    return [items[i] for i in keep]
 
 # %% ../nbs/07_eval.ipynb #aa990aa7
 def check_retention_sets(en: str, ja: str) -> dict[str, int]:
@@ -80,20 +47,11 @@ def check_retention_sets(en: str, ja: str) -> dict[str, int]:
     return counts
 
 # %% ../nbs/07_eval.ipynb #dc402267
-MODE_ORDER = ("attention", "all-linear")
-_mode_key = lambda m: (MODE_ORDER.index(m) if m in MODE_ORDER else len(MODE_ORDER), m)
-
-def tuned_adapters(run_dir) -> dict[str, Path]:
-    "{mode: adapter folder} of stage 05, attention first."
-    root = stage_dir(run_dir, "05") / ADAPTERS
-    found = {p.name: p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
-    return dict(sorted(found.items(), key=lambda kv: _mode_key(kv[0])))
-
 def grafted_adapters(run_dir) -> dict[str, Path]:
     "{'<mode>-skillpack': adapter folder} of stage 06: stage 05's adapter after compression into a SkillPack (scored for retention only)."
     root = stage_dir(run_dir, "06") / "pack_adapters"
     found = {f"{p.name}-skillpack": p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
-    return dict(sorted(found.items(), key=lambda kv: _mode_key(kv[0].removesuffix("-skillpack"))))
+    return dict(sorted(found.items(), key=lambda kv: mode_key(kv[0].removesuffix("-skillpack"))))
 
 def epoch_adapters(run_dir) -> dict[str, dict[int, Path]]:
     "{mode: {epoch: adapter folder}} saved by stage 05 at the end of every epoch."
@@ -102,67 +60,8 @@ def epoch_adapters(run_dir) -> dict[str, dict[int, Path]]:
     for mode_dir in sorted(root.glob("*")) if root.is_dir() else []:
         eps = {int(p.name.split("-")[1]): p for p in mode_dir.glob("epoch-*") if (p / "adapter_config.json").is_file()}
         if eps: out[mode_dir.name] = dict(sorted(eps.items()))
-    return dict(sorted(out.items(), key=lambda kv: _mode_key(kv[0])))
+    return dict(sorted(out.items(), key=lambda kv: mode_key(kv[0])))
 
-class ModelSet:
-    "One base model with adapters attached; `use(name)` yields the model as 'base' (adapters off) or as one adapter."
-    def __init__(self, base, tokenizer, adapters: dict[str, Path] | None = None):
-        from creativity_llm.qubo import attach_adapters
-        self.tok, self.adapters = tokenizer, dict(adapters or {})
-        self.model = attach_adapters(base, self.adapters) if self.adapters else base
-        self.names = ["base", *self.adapters]
-
-    @contextmanager
-    def use(self, name: str):
-        from creativity_llm.qubo import adapter_name
-        if name == "base":
-            with self.model.disable_adapter() if self.adapters else nullcontext(): yield self.model
-        elif name in self.adapters:
-            self.model.set_adapter(adapter_name(name)); yield self.model
-        else: raise KeyError(f"no model {name!r}: {', '.join(self.names)}")
-
-# %% ../nbs/07_eval.ipynb #8e0ceed5
-def general_passages(items: list[MCItem], n: int, per_passage: int = 6) -> list[str]:
-    "Up to `n` passages of general text: the items' questions each followed by the right answer."
-    lines = [f"{it.question} {it.choices[it.label]}" for it in items]
-    return ["\n".join(lines[i:i + per_passage]) for i in range(0, len(lines), per_passage)][:n]
-
-def _token_batch(tok, texts: list[str], device):
-    prefix = leading_special_ids(tok)
-    ids = [prefix + tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width, pad = max(map(len, ids)), tok.pad_token_id if tok.pad_token_id is not None else 0
-    x = torch.tensor([i + [pad] * (width - len(i)) for i in ids], device=device)
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids], device=device)
-    return x, mask
-
-def _log_probs(model, x, mask) -> list[torch.Tensor]:
-    "Per text: log-softmax over the vocabulary at its real positions (the projection a row at a time: Gemma's vocabulary is 262k)."
-    from creativity_llm.multiple_choice import _logits
-    h = model.get_decoder()(input_ids=x, attention_mask=mask).last_hidden_state
-    return [torch.log_softmax(_logits(model, h[r, :int(mask[r].sum())]), -1) for r in range(len(x))]
-
-KL_MAX_BATCH = 8  # texts per batch when every position is projected on the whole vocabulary (Gemma 3: 262k tokens)
-
-def token_kl(base_logprobs: torch.Tensor, logprobs: torch.Tensor) -> float:
-    "Mean over positions of KL(base ‖ model) = Σ_v p_base (log p_base - log p_model), from two [positions, vocabulary] log-softmaxes."
-    return float(F.kl_div(logprobs, base_logprobs, reduction="none", log_target=True).sum(-1).mean())
-
-@torch.inference_mode()
-def kl_from_base(models: ModelSet, names: list[str], passages: list[str], batch_size: int = 8, seed: int = 0) -> dict[str, dict]:
-    "Mean per-token KL(base ‖ model) on `passages` for each of `names`, with a bootstrap interval over passages."
-    per, batch_size = {n: [] for n in names}, min(KL_MAX_BATCH, batch_size)
-    for s in range(0, len(passages), batch_size):
-        x, mask = _token_batch(models.tok, passages[s:s + batch_size], models.model.device)
-        with models.use("base") as m: base = _log_probs(m, x, mask)
-        for name in names:
-            if name == "base": per[name] += [0.0] * len(base); continue
-            with models.use(name) as m: tuned = _log_probs(m, x, mask)
-            per[name] += [token_kl(b, t) for b, t in zip(base, tuned)]
-    out = {}
-    for name, v in per.items():
-        mean, lo, hi = bootstrap_ci(v, seed=seed)
-        out[name] = {"kl": mean, "kl_ci": [lo, hi], "passages": len(v)}
-    return out
 
 # %% ../nbs/07_eval.ipynb #86bdbed4
 def retention(models: ModelSet, names: list[str], items: list[MCItem], lang: str, batch_size: int = 16, progress: bool = False) -> dict:
@@ -348,7 +247,7 @@ def plot_retention(rows: list[dict], kl: dict, path=None):
               "accuracy", f"retention ({lang}, {mine[0]['n']} items)")
         ax.axhline(mine[0]["chance"], ls="--", c="grey", lw=1)
     ax = axes[0][-1]
-    tuned = sorted({m for per in kl.values() for m in per if m != "base"}, key=_mode_key)
+    tuned = sorted({m for per in kl.values() for m in per if m != "base"}, key=mode_key)
     _bars(ax, tuned, {lang: [(kl[lang][m]["kl"], *kl[lang][m]["kl_ci"]) if m in kl[lang] else (np.nan,) * 3 for m in tuned] for lang in sorted(kl)},
           "mean KL per token (nats)", "KL(base ‖ model), held-out text")
     if path: fig.savefig(path, dpi=110)
@@ -471,14 +370,6 @@ def _write_parquet(path: Path, rows: list[dict]):
     keys = list(dict.fromkeys(k for r in rows for k in r))  # every key of every row, not only the first row's
     with atomic_path(path) as tmp: pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]), tmp)
 
-def _finite(o):
-    "`o` with NaN and infinities as None (JSON has no NaN) and numpy scalars as Python numbers."
-    if isinstance(o, dict): return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_finite(v) for v in o]
-    if isinstance(o, (float, np.floating)): return float(o) if np.isfinite(o) else None
-    if isinstance(o, np.integer): return int(o)
-    return o
-
 def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict:
     "Stage 07: evaluate the base and every model stage 05 produced; write tables, figures and `report.md`; return the summary."
     import pyarrow.parquet as pq
@@ -538,12 +429,13 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
             "per_category": plot_per_category({k: v for k, v in (("creativity (PatentQualityScorer)", res["creativity_by_category"]),
                                                                   ("judge score (1–10)", res["judge_by_category"])) if v}, out / "per_category.png"),
             "per_epoch": plot_per_epoch(res["per_epoch"], out / "per_epoch.png") if res["per_epoch"] else None}
-    res = _finite(res)
+    res = finite(res)
     write_json(out / "summary.json", res)  # timings go to the manifest: two runs write the same bytes
     write_report(run_dir, res)
     seconds = round(time.perf_counter() - t0, 1)
     log(f"[07] {len(judged)} verdicts ({res['judge_failures']} failed), report {out / 'report.md'}, {seconds:.0f} s ({times})")
     return {**res, "seconds": seconds, "times": times, "figures": figs}
+
 
 # %% ../nbs/07_eval.ipynb #8306beb3
 @dataclass

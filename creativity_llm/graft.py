@@ -18,7 +18,10 @@ from .models import sort_config_sets
 from .experts import EXPERT_CARD, EXPERTS_TABLE
 from .scoring import TRAIN_DC
 from .synthesis import SEED_PAIRS
-from .core import StageContract
+from .core import StageContract, finite
+from .lora import tuned_adapters
+from .models import ModelSet, adapter_name
+from .multiple_choice import KL_MAX_BATCH, general_passages, retention_items, token_batch, token_kl, token_log_probs
 
 # %% auto #0
 __all__ = ['SKILLPACKS', 'PACK_ADAPTERS', 'QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'CONTRACT', 'SkillPackError',
@@ -644,15 +647,13 @@ def _adapter_bytes(folder) -> int:
 @torch.inference_mode()
 def passage_logprobs(model, tok, passages: list[str], batch_size: int) -> list[torch.Tensor]:
     "Per passage: the model's log-softmax over the vocabulary at its real positions (stage 07's measure)."
-    from creativity_llm.evaluation import KL_MAX_BATCH, _log_probs, _token_batch
     out, batch_size = [], min(KL_MAX_BATCH, batch_size)
     for s in range(0, len(passages), batch_size):
-        out += _log_probs(model, *_token_batch(tok, passages[s:s + batch_size], model.device))
+        out += token_log_probs(model, *token_batch(tok, passages[s:s + batch_size], model.device))
     return out
 
 def kl_to_base(model, tok, passages: list[str], base_logprobs: list[torch.Tensor], batch_size: int) -> list[float]:
     "KL(base ‖ model) per token, one value per passage, from the base's log-probabilities on them."
-    from creativity_llm.evaluation import token_kl
     return [token_kl(b, t) for b, t in zip(base_logprobs, passage_logprobs(model, tok, passages, batch_size))]
 
 def retention_of(model, tok, items, passages, base_logprobs, batch_size: int, lang: str = "en") -> dict:
@@ -667,7 +668,6 @@ def retention_of(model, tok, items, passages, base_logprobs, batch_size: int, la
 def fusion_table(models, tok, skills: list[dict], cfg: RunConfig, items, passages, log=print) -> dict:
     """Skills added one after another under each fusion method; after each addition, the earlier skills scored and KL(base ‖ model)
     measured; with all skills present, every skill scored and multiple-choice retention too; routing by label and by Arrow likewise."""
-    from creativity_llm.qubo import adapter_name
     from creativity_llm.multiple_choice import paired_comparison
     pm = models.model
     names = [adapter_name(s["id"]) for s in skills]
@@ -756,7 +756,6 @@ def plot_fusion(fusion: dict, path=None):
 # %% ../nbs/06_graft.ipynb #722eefd2
 def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict:
     "Stage 06: the SkillPack of stage 05's adapter, its compression curve, its graft onto another model, and the fusion of stage 02's skills."
-    from creativity_llm.evaluation import ModelSet, _finite, general_passages, retention_items, tuned_adapters
     from creativity_llm.lora import training_rows
     from creativity_llm.training import split_by_source
     t0, out, times = time.perf_counter(), stage_dir(run_dir, "06"), {}
@@ -849,7 +848,7 @@ def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dic
     stats = {"skillpack": main, "curve": curve, "fusion": fusion, "architecture": arch,
              "transfer": {"teacher": cfg.teacher_model or cfg.model, "student": cfg.model, "student_architecture": arch["model_type"],
                           "path": "stage 01 (teacher writes pairs) → 04 (filter) → 05 (LoRA SFT of the student) → 06 (SkillPack)"}}
-    write_json(out / "stats.json", _finite(stats))  # timings go to the manifest: two runs write the same bytes
+    write_json(out / "stats.json", finite(stats))  # timings go to the manifest: two runs write the same bytes
     seconds = round(time.perf_counter() - t0, 1)
     log(f"[06] done in {seconds:.0f} s ({times})")
     return {**stats, "seconds": seconds, "times": times, "figures": figs}

@@ -19,8 +19,8 @@ from .training import LORA_MODES, LoraSettings, resolve_repo_path, split_by_sour
 from .core import StageContract
 
 # %% auto #0
-__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'CONTRACT', 'LoraStageConfig', 'training_rows', 'train_mode', 'merge_adapter',
-           'plot_curves', 'run_lora', 'main', 'lora_metrics']
+__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'MODE_ORDER', 'CONTRACT', 'LoraStageConfig', 'training_rows', 'train_mode', 'mode_key',
+           'tuned_adapters', 'merge_adapter', 'plot_curves', 'run_lora', 'main', 'lora_metrics']
 
 # %% ../nbs/05_lora.ipynb #a4389a41
 ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
@@ -82,6 +82,19 @@ def train_mode(cfg, run_dir, mode: str, rows: list[dict] | None = None, log=prin
     out = stage_dir(run_dir, "05")
     return train_adapter(cfg, out, mode, training_rows(run_dir) if rows is None else rows, log, keep_model,
                          epochs_dir=out / ".epochs" / mode, log_prefix="[05] ")
+
+# %% ../nbs/05_lora.ipynb #096ff6b1
+MODE_ORDER = ("attention", "all-linear")
+def mode_key(mode: str) -> tuple:
+    "Sort key of adapter modes: attention first, then all-linear, then any other by name."
+    return (MODE_ORDER.index(mode) if mode in MODE_ORDER else len(MODE_ORDER), mode)
+
+def tuned_adapters(run_dir) -> dict[str, Path]:
+    "{mode: adapter folder} of stage 05, attention first."
+    root = stage_dir(run_dir, "05") / ADAPTERS
+    found = {p.name: p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
+    return dict(sorted(found.items(), key=lambda kv: mode_key(kv[0])))
+
 
 # %% ../nbs/05_lora.ipynb #df72b400
 def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str], tolerance: float = 1e-4) -> dict:

@@ -5,6 +5,7 @@
 # %% ../nbs/00a_models.ipynb #46e52e4e
 from __future__ import annotations
 import fcntl, json, os, time
+from contextlib import contextmanager, nullcontext
 from importlib import util
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .core import atomic_path, file_sha256, json_sha256, tree_sha256
 __all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'ModelSpecError',
            'ModelSource', 'resolve_model', 'check_model_spec', 'micro_tokenizer', 'micro_config', 'micro_model',
            'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'cache_root', 'converted_gguf_dir', 'load_model',
-           'describe_model', 'sort_config_sets', 'save_adapter']
+           'describe_model', 'sort_config_sets', 'save_adapter', 'adapter_name', 'attach_adapters', 'ModelSet']
 
 # %% ../nbs/00a_models.ipynb #80a002ae
 EMBEDDED_GGUF = {
@@ -244,3 +245,34 @@ def save_adapter(peft_model, folder) -> Path:
     peft_model.save_pretrained(folder, safe_serialization=True)
     sort_config_sets(folder, peft_model.peft_config["default"])
     return Path(folder)
+
+# %% ../nbs/00a_models.ipynb #6bcdae98
+def adapter_name(expert_id: str) -> str:
+    "The name an adapter is known by inside peft, which forbids dots."
+    return expert_id.replace(".", "__")
+
+def attach_adapters(base, adapter_dirs: dict[str, Path]):
+    "A `PeftModel` on `base` holding every adapter in `adapter_dirs` ({expert id: folder}), the first one active."
+    from peft import PeftModel
+    items = list(adapter_dirs.items())
+    model = PeftModel.from_pretrained(base, str(items[0][1]), adapter_name=adapter_name(items[0][0]), is_trainable=False)
+    for eid, path in items[1:]: model.load_adapter(str(path), adapter_name=adapter_name(eid), is_trainable=False)
+    model.eval()
+    return model
+
+# %% ../nbs/00a_models.ipynb #60a65e39
+class ModelSet:
+    "One base model with adapters attached; `use(name)` yields the model as 'base' (adapters off) or as one adapter."
+    def __init__(self, base, tokenizer, adapters: dict[str, Path] | None = None):
+        self.tok, self.adapters = tokenizer, dict(adapters or {})
+        self.model = attach_adapters(base, self.adapters) if self.adapters else base
+        self.names = ["base", *self.adapters]
+
+    @contextmanager
+    def use(self, name: str):
+        if name == "base":
+            with self.model.disable_adapter() if self.adapters else nullcontext(): yield self.model
+        elif name in self.adapters:
+            self.model.set_adapter(adapter_name(name)); yield self.model
+        else: raise KeyError(f"no model {name!r}: {', '.join(self.names)}")
+

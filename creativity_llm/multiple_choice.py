@@ -10,11 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .sources import samples_dir
+
 # %% auto #0
-__all__ = ['PROMPTS', 'MCItem', 'MCFormatError', 'load_mc', 'requests_for', 'leading_special_ids', 'loglikelihoods',
-           'bootstrap_ci', 'evaluate_mc', 'paired_comparison']
+__all__ = ['PROMPTS', 'MC_SETS', 'KL_MAX_BATCH', 'MCItem', 'MCFormatError', 'load_mc', 'requests_for', 'leading_special_ids',
+           'loglikelihoods', 'bootstrap_ci', 'evaluate_mc', 'paired_comparison', 'shared_data_dir', 'mc_path',
+           'retention_items', 'general_passages', 'token_batch', 'token_log_probs', 'token_kl', 'kl_from_base']
 
 # %% ../nbs/07a_multiple_choice.ipynb #d76217cc
 @dataclass(frozen=True)
@@ -161,3 +165,78 @@ def paired_comparison(correct_a, correct_b, n_boot: int = 1000, seed: int = 0) -
     only_a, only_b = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
     p = binomtest(only_b, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
     return {"delta": diff[0], "delta_ci": diff[1:], "only_a_right": only_a, "only_b_right": only_b, "mcnemar_p": float(p)}
+
+# %% ../nbs/07a_multiple_choice.ipynb #af59772f
+MC_SETS = {  # name: (file under the shared data folder, language)
+    "arc-easy": ("english_mc/arc_easy_test.jsonl", "en"),
+    "openbookqa": ("english_mc/openbookqa_test.jsonl", "en"),
+    "jcommonsenseqa": ("jglue/jcommonsenseqa-v1.3_valid-v1.3.json", "ja"),
+    "jmmlu": ("jmmlu/jmmlu_ccbysa.jsonl", "ja"),
+}
+
+def shared_data_dir() -> Path:
+    "The shared data folder: `$CREATIVITY_LLM_SHARED_DATA`, else `../shared/data` beside the repository."
+    return Path(os.environ.get("CREATIVITY_LLM_SHARED_DATA") or samples_dir().parents[2] / "shared" / "data")
+
+def mc_path(spec: str, lang: str) -> Path:
+    "The file a retention-set spec names; a public set that is not on this machine is an error saying where it was looked for."
+    if spec == "samples": return samples_dir() / f"mc_{lang}.jsonl"
+    if spec in MC_SETS:
+        rel, set_lang = MC_SETS[spec]
+        if set_lang != lang: raise ValueError(f"eval_mc_{lang}={spec!r} is a {set_lang} set")
+        path = shared_data_dir() / rel
+        if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: {path} not found (set CREATIVITY_LLM_SHARED_DATA, or use 'samples')")
+        return path
+    path = Path(spec).expanduser()
+    if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: no such file, and not one of: samples, {', '.join(MC_SETS)}")
+    return path
+
+def retention_items(spec: str, lang: str, n: int, seed: int = 0) -> list[MCItem]:
+    "A seeded sample of `n` items (all of them if the set is smaller), in file order."
+    items = load_mc(mc_path(spec, lang))
+    if len(items) <= n: return items
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
+    return [items[i] for i in keep]
+
+# %% ../nbs/07a_multiple_choice.ipynb #8e0ceed5
+def general_passages(items: list[MCItem], n: int, per_passage: int = 6) -> list[str]:
+    "Up to `n` passages of general text: the items' questions each followed by the right answer."
+    lines = [f"{it.question} {it.choices[it.label]}" for it in items]
+    return ["\n".join(lines[i:i + per_passage]) for i in range(0, len(lines), per_passage)][:n]
+
+def token_batch(tok, texts: list[str], device):
+    "Token ids and attention mask of `texts`, right-padded, each after the tokenizer's leading special tokens."
+    prefix = leading_special_ids(tok)
+    ids = [prefix + tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width, pad = max(map(len, ids)), tok.pad_token_id if tok.pad_token_id is not None else 0
+    x = torch.tensor([i + [pad] * (width - len(i)) for i in ids], device=device)
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids], device=device)
+    return x, mask
+
+def token_log_probs(model, x, mask) -> list[torch.Tensor]:
+    "Per text: log-softmax over the vocabulary at its real positions (the projection a row at a time: Gemma's vocabulary is 262k)."
+    h = model.get_decoder()(input_ids=x, attention_mask=mask).last_hidden_state
+    return [torch.log_softmax(_logits(model, h[r, :int(mask[r].sum())]), -1) for r in range(len(x))]
+
+KL_MAX_BATCH = 8  # texts per batch when every position is projected on the whole vocabulary (Gemma 3: 262k tokens)
+
+def token_kl(base_logprobs: torch.Tensor, logprobs: torch.Tensor) -> float:
+    "Mean over positions of KL(base ‖ model) = Σ_v p_base (log p_base - log p_model), from two [positions, vocabulary] log-softmaxes."
+    return float(F.kl_div(logprobs, base_logprobs, reduction="none", log_target=True).sum(-1).mean())
+
+@torch.inference_mode()
+def kl_from_base(models, names: list[str], passages: list[str], batch_size: int = 8, seed: int = 0) -> dict[str, dict]:
+    "Mean per-token KL(base ‖ model) on `passages` for each of `names`, with a bootstrap interval over passages."
+    per, batch_size = {n: [] for n in names}, min(KL_MAX_BATCH, batch_size)
+    for s in range(0, len(passages), batch_size):
+        x, mask = token_batch(models.tok, passages[s:s + batch_size], models.model.device)
+        with models.use("base") as m: base = token_log_probs(m, x, mask)
+        for name in names:
+            if name == "base": per[name] += [0.0] * len(base); continue
+            with models.use(name) as m: tuned = token_log_probs(m, x, mask)
+            per[name] += [token_kl(b, t) for b, t in zip(base, tuned)]
+    out = {}
+    for name, v in per.items():
+        mean, lo, hi = bootstrap_ci(v, seed=seed)
+        out[name] = {"kl": mean, "kl_ci": [lo, hi], "passages": len(v)}
+    return out

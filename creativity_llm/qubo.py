@@ -17,12 +17,13 @@ from .core import StageConfig, atomic_path, knob, one_of, require, stage_dir, wr
 from .experts import EXPERTS_TABLE
 from .synthesis import DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS
 from .core import StageContract
+from .models import adapter_name, attach_adapters
 
 # %% auto #0
 __all__ = ['TEAM', 'TEAM_PAIRS', 'SOLVERS', 'CONTRACT', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal', 'greedy_team',
            'random_team', 'dwave_sa_team', 'exact_team', 'milp_team', 'solve_team', 'load_experts', 'expert_problem',
-           'choose_team', 'adapter_name', 'attach_adapters', 'stage01_split', 'team_documents', 'team_jobs',
-           'generate_team_pairs', 'plot_team_terms', 'select_and_generate', 'QuboConfig', 'qubo_metrics']
+           'choose_team', 'stage01_split', 'team_documents', 'team_jobs', 'generate_team_pairs', 'plot_team_terms',
+           'select_and_generate', 'QuboConfig', 'qubo_metrics']
 
 # %% ../nbs/03_qubo.ipynb #7784d1a7
 TEAM = "team.json"  # the chosen team, its energy terms and every solver's comparison
@@ -404,18 +405,6 @@ def choose_team(cfg: RunConfig, experts: list[dict], log=print) -> dict:
             "weights": {"a": p.a, "b": p.b, "c": p.size_penalty(), "d": p.d, "G": p.n_groups},
             "chosen": row(chosen), "comparison": {m: row(t) for m, t in runs.items()},
             "solver_seconds": {m: round(t.seconds, 4) for m, t in runs.items()}}  # for the manifest, not team.json
-
-# %% ../nbs/03_qubo.ipynb #6bcdae98
-def adapter_name(expert_id: str) -> str: return expert_id.replace(".", "__")
-
-def attach_adapters(base, adapter_dirs: dict[str, Path]):
-    "A `PeftModel` on `base` holding every adapter in `adapter_dirs` ({expert id: folder}), the first one active."
-    from peft import PeftModel
-    items = list(adapter_dirs.items())
-    model = PeftModel.from_pretrained(base, str(items[0][1]), adapter_name=adapter_name(items[0][0]), is_trainable=False)
-    for eid, path in items[1:]: model.load_adapter(str(path), adapter_name=adapter_name(eid), is_trainable=False)
-    model.eval()
-    return model
 
 # %% ../nbs/03_qubo.ipynb #b12f3af4
 def stage01_split(run_dir, threshold: float = 0.8) -> tuple[list, dict, list[dict]]:

@@ -68,7 +68,7 @@ def test_smoke_run_end_to_end(smoke_run):
 
 def test_run_seed_reaches_stage_07(smoke_run):
     "Stage 07 samples its retention items with its own config's seed: they are the run seed's sample (a lesson cell once set seed=2)."
-    from creativity_llm.evaluation import retention_items
+    from creativity_llm.multiple_choice import retention_items
     run_dir, r, _ = smoke_run
     assert r.returncode == 0, r.stdout + r.stderr
     want = lambda seed: [i.id for i in retention_items("samples", "en", 12, seed)]
@@ -123,7 +123,7 @@ def test_two_runs_are_byte_identical(smoke_run, tmp_path):
 
 
 def test_rerun_skipped_then_seed_change_reruns(smoke_run):
-    from creativity_llm.evaluation import retention_items
+    from creativity_llm.multiple_choice import retention_items
     run_dir, r, _ = smoke_run
     assert r.returncode == 0, r.stdout + r.stderr
     r2 = cli("run", "--preset", "smoke", "--run-dir", run_dir)

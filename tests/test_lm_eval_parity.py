@@ -26,7 +26,7 @@ def _old_norm_pred(item, loglik) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_scorer_equals_lm_eval(smollm2, tmp_path, lang):
-    from creativity_llm.evaluation import retention_items
+    from creativity_llm.multiple_choice import retention_items
     from creativity_llm.multiple_choice import evaluate_mc
     model, tok = smollm2
     pool = retention_items("samples", lang, 200, seed=0)
