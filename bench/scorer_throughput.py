@@ -14,7 +14,7 @@ top of reading the words. The throughput is printed last.
 """
 import argparse, json, os, random, re, time
 
-from creativity_llm.scoring import PatentQualityScorer, ReferenceCorpus, ScorerConfig, clean_text, clear_caches, content_words, split_ideas
+from creativity_llm.scorer import PatentQualityScorer, ReferenceCorpus, ScorerConfig, clean_text, clear_caches, content_words, split_ideas
 from creativity_llm.sources import load_samples
 
 

@@ -20,6 +20,8 @@ from .multiple_choice import (MCItem, bootstrap_ci, evaluate_mc, general_passage
 from .generate import MODEL_INFO
 from .lora import MODE_ORDER, mode_key, tuned_adapters
 from .models import ModelSet
+from .scorer import DIMENSIONS, PatentQualityScorer, scorer_config
+from .scoring import pairs_to_score, read_pairs, reference_for
 from .synthesis import EVAL_HELDOUT
 from .core import StageContract
 
@@ -115,7 +117,6 @@ def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg:
 # %% ../nbs/07_eval.ipynb #ea6574dc
 def creativity_scores(cfg: RunConfig, run_dir, answers: list[dict]) -> list[dict]:
     "The creativity answers with their PatentQualityScorer total and dimensions, against stage 04's reference pools."
-    from creativity_llm.scoring import DIMENSIONS, PatentQualityScorer, pairs_to_score, read_pairs, reference_for, scorer_config
     pools = reference_for(cfg, read_pairs(pairs_to_score(run_dir)).to_pylist())
     scorers = {k: PatentQualityScorer(scorer_config(cfg), ref) for k, ref in pools.items()}
     out = []

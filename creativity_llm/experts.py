@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .core import ConfigError, StageConfig, atomic_path, json_sha256, knob, one_of, require, stage_dir, write_json
 from .training import LORA_MODES, LoraSettings, train_adapter, training_code_sha256
+from .scorer import PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .taxonomy import CATEGORIES
 from .synthesis import EVAL_HELDOUT, SEED_PAIRS
 from .core import StageContract, StageIncomplete
@@ -226,7 +227,6 @@ def _read_pairs(path: Path) -> list[dict]:
 
 def plan_experts(cfg: RunConfig, run_dir) -> dict:
     "Cells with their train/validation split and fingerprint, the probe set, and the scorer, from stage 01's outputs."
-    from creativity_llm.scoring import PatentQualityScorer, ReferenceCorpus, scorer_config
     from creativity_llm.models import describe_model
     s01 = stage_dir(run_dir, "01")
     if not (s01 / SEED_PAIRS).is_file(): raise FileNotFoundError(f"{s01 / SEED_PAIRS}: run stage 01 first")
@@ -272,7 +272,6 @@ def _link_tree(src: Path, dst: Path):
     with atomic_path(dst, is_dir=True) as tmp: shutil.copytree(src, tmp, copy_function=link, dirs_exist_ok=True)
 
 def assemble_experts(cfg: RunConfig, run_dir, plan: dict, log=print) -> dict:
-    from creativity_llm.scoring import clear_caches
     "Write `experts.parquet`, the adapters, the similarity matrix and heat map, and the probe answers from the bank."
     import pyarrow as pa, pyarrow.parquet as pq
     out, bank = stage_dir(run_dir, "02"), bank_dir(run_dir)

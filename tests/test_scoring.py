@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 from conftest import ROOT
 from creativity_llm.core import stage_dir
 from creativity_llm.pipeline import RunConfig
-from creativity_llm.scoring import (DIMENSIONS, PatentQualityScorer, ReferenceCorpus, ScorerConfig, load_aut, score_pairs,
-                                    select_top, validate_aut)
+from creativity_llm.scorer import DIMENSIONS, PatentQualityScorer, ReferenceCorpus, ScorerConfig, load_aut, validate_aut
+from creativity_llm.scoring import score_pairs, select_top
 from creativity_llm.sources import SourceError
 
 AUT = ROOT.parent / "shared" / "data" / "creativity_aut" / "aut_human_originality_gt_main2.jsonl"
