@@ -14,16 +14,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import INFERENCE_DTYPES, Manifest, finite, StageConfig, atomic_path, knob, require, stage_dir, tree_sha256, write_json
-from .multiple_choice import (MCItem, bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path, paired_comparison,
-                                             retention_items, shared_data_dir)
-from .generate import MODEL_INFO
+from .core import (INFERENCE_DTYPES, atomic_path, ConfigError, finite, knob, Manifest, require, stage_dir, StageConfig,
+                                 tree_sha256, write_json)
+from .multiple_choice import (bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path, MCFormatError,
+                                            MCItem, paired_comparison, retention_items, shared_data_dir)
+from .generate import MODEL_INFO, OpenAIGenerator, TransformersGenerator
 from .lora import MODE_ORDER, mode_key, tuned_adapters
-from .models import ModelSet
+from .models import load_model, ModelSet
 from .scorer import DIMENSIONS, PatentQualityScorer, scorer_config
 from .scoring import pairs_to_score, read_pairs, reference_for
-from .synthesis import EVAL_HELDOUT
+from .synthesis import EVAL_HELDOUT, SYSTEM
 from .core import StageContract
+from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
 
 # %% auto #0
 __all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'grafted_adapters', 'epoch_adapters',
@@ -39,8 +41,6 @@ SUMMARY = "summary.json"  # the same results as data
 # %% ../nbs/07_eval.ipynb #aa990aa7
 def check_retention_sets(en: str, ja: str) -> dict[str, int]:
     "Read `eval_mc_en` and `eval_mc_ja` as stage 07 will; {lang: items}, or a `ConfigError` naming the key."
-    from creativity_llm.core import ConfigError
-    from creativity_llm.multiple_choice import MCFormatError
     counts = {}
     for lang, spec in (("en", en), ("ja", ja)):
         if not spec: continue
@@ -96,14 +96,12 @@ def retention_rows(results: dict[str, dict]) -> list[dict]:
 # %% ../nbs/07_eval.ipynb #2badaa3f
 def heldout_prompts(held: list[dict]) -> list[dict]:
     "[{id, task, category ('qa' for questions), lang, messages, instruction, reference}] for the held-out rows."
-    from creativity_llm.synthesis import SYSTEM
     return [{"id": r["id"], "task": r["task"], "category": r["category"] or r["task"], "lang": r.get("lang", "en"),
              "messages": [{"role": "system", "content": SYSTEM.get(r.get("lang", "en"), "")}, {"role": "user", "content": r["instruction"]}],
              "instruction": r["instruction"], "reference": r["response"]} for r in sorted(held, key=lambda r: r["id"])]
 
 def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg: RunConfig, progress: bool = False) -> list[dict]:
     "Each model's answer to each prompt: rows {model, id, task, category, lang, answer}."
-    from creativity_llm.generate import TransformersGenerator
     gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, max_new_tokens=cfg.eval_max_new_tokens,
                                 temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     rows = []
@@ -147,8 +145,6 @@ class _AdaptersOff:
 
 def judge_generator(cfg: RunConfig, models: ModelSet, progress: bool = False):
     "(generator, description) of the judge a configuration asks for; greedy."
-    from creativity_llm.generate import OpenAIGenerator, TransformersGenerator
-    from creativity_llm.models import load_model
     sampling = dict(max_new_tokens=cfg.judge_max_new_tokens, temperature=0.0, seed=cfg.seed)
     if cfg.judge_url:
         return (OpenAIGenerator(cfg.judge_url, model=cfg.judge_model or "default", api_key_env=cfg.judge_api_key_env, timeout_s=cfg.teacher_timeout_s,
@@ -168,7 +164,6 @@ def judge_cases(answers: list[dict], prompts: list[dict]) -> list[dict]:
 
 def judge_answers(gen, cases: list[dict], max_attempts: int = 2, fmt: str = "json", prompts=None, retry_temperature: float | None = 0.7, prefill: str = "") -> list[dict]:
     "Each case with its verdict (score or None), attempts and failure reason; cases are judged in their own language."
-    from creativity_llm.judge import judge
     out = []
     for lang in sorted({c["lang"] for c in cases}):
         mine = [c for c in cases if c["lang"] == lang]
@@ -179,7 +174,6 @@ def judge_answers(gen, cases: list[dict], max_attempts: int = 2, fmt: str = "jso
 # %% ../nbs/07_eval.ipynb #c8ecdaaf
 def judge_bias(gen, judged: list[dict], n_injection: int, max_attempts: int = 2, seed: int = 0, retry_temperature: float | None = 0.7, prefill: str = "") -> dict:
     "Length correlation over all verdicts, and the injection check on a seeded sample of `n_injection` cases per language."
-    from creativity_llm.judge import injection_check, length_bias
     from types import SimpleNamespace
     scored = [SimpleNamespace(score=j["score"], answer_chars=len(j["answer"])) for j in judged]
     out = {"length": length_bias(scored), "injection": {}}
@@ -200,10 +194,8 @@ MT_BENCH_FILES = {  # lang: (questions, reference answers, judge prompts), under
 
 def mt_bench_sample(lang: str, n: int) -> tuple[list[dict], dict]:
     "`n` MT-Bench questions taken round-robin over the categories, and the judge prompts."
-    from creativity_llm.judge import load_judge_prompts, load_mt_bench
     q, ref, jp = (shared_data_dir() / f for f in MT_BENCH_FILES[lang])
     if not q.is_file(): raise FileNotFoundError(f"eval_mt_bench={n}: {q} not found (set CREATIVITY_LLM_SHARED_DATA, or eval_mt_bench=0)")
-    from creativity_llm.judge import NEED_REF_CATS
     by_cat: dict = {}
     for r in load_mt_bench(q, ref if ref.is_file() else None):
         if r["category"] in NEED_REF_CATS and not r.get("reference"): continue  # its judge prompt needs a reference answer
@@ -374,7 +366,6 @@ def _write_parquet(path: Path, rows: list[dict]):
 def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict:
     "Stage 07: evaluate the base and every model stage 05 produced; write tables, figures and `report.md`; return the summary."
     import pyarrow.parquet as pq
-    from creativity_llm.models import load_model
     t0, times = time.perf_counter(), {}
     out = stage_dir(run_dir, "07"); out.mkdir(parents=True, exist_ok=True)
     tick = lambda key, t: times.__setitem__(key, round(time.perf_counter() - t, 1))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import httpx
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
-from .core import RunSettings, StageContract, stage_dir, write_json, write_jsonl
+from .core import ConfigError, RunSettings, stage_dir, StageContract, write_json, write_jsonl
 from .models import describe_model, load_model
 from tqdm import tqdm  # plain text bars: they read well in papermill logs and batch-job output
 
@@ -206,7 +206,6 @@ class OpenAIGenerator:
 def check_endpoint_url(key: str, url: str) -> str:
     "`url` if it is an http(s) base URL with a host (and a valid port), else a `ConfigError` naming `key`."
     from urllib.parse import urlsplit
-    from creativity_llm.core import ConfigError
     try:
         parts = urlsplit(url)
         parts.port  # raises ValueError for a port that is not a number in 0..65535

@@ -13,15 +13,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import StageConfig, atomic_path, json_sha256, knob, require, stage_dir, write_json
-from .models import sort_config_sets
-from .experts import EXPERT_CARD, EXPERTS_TABLE
+from .core import atomic_path, ConfigError, json_sha256, knob, require, stage_dir, StageConfig, write_json
+from .models import load_model, sort_config_sets
+from .experts import EXPERT_CARD, EXPERTS_TABLE, with_system
 from .scoring import TRAIN_DC
 from .synthesis import SEED_PAIRS
 from .core import StageContract, finite
-from .lora import tuned_adapters
+from .lora import training_rows, tuned_adapters
 from .models import ModelSet, adapter_name
-from .multiple_choice import KL_MAX_BATCH, general_passages, retention_items, token_batch, token_kl, token_log_probs
+from .multiple_choice import (KL_MAX_BATCH, bootstrap_ci, evaluate_mc, general_passages, paired_comparison, retention_items,
+                                            token_batch, token_kl, token_log_probs)
+from .training import answer_logits, collate, encode_pair, split_by_source
 
 # %% auto #0
 __all__ = ['SKILLPACKS', 'PACK_ADAPTERS', 'QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'CONTRACT', 'SkillPackError',
@@ -147,7 +149,6 @@ def band_split(bands: list[tuple[int, int | None]], rank: int) -> list[tuple[int
 # %% ../nbs/06_graft.ipynb #0f244ae4
 def check_bands(spec: str) -> list[tuple[int, int | None]]:
     "`parse_bands(spec)` for the configuration: a bad band is a `ConfigError` naming `graft_bands`."
-    from creativity_llm.core import ConfigError
     try: return parse_bands(spec)
     except SkillPackError as e: raise ConfigError.of_key("graft_bands", e) from None
 
@@ -497,7 +498,6 @@ def ungraft(model, g: Graft) -> str:
 @torch.no_grad()
 def heldout_nll(model, tok, rows: list[dict], fmt: str = "answer_first", max_len: int = 384, batch_size: int = 4) -> float:
     "Mean NLL per answer token of `rows` (stage 05's `encode_pair` rendering), over all their answer tokens."
-    from creativity_llm.training import answer_logits, collate, encode_pair
     enc = sorted((e for e in (encode_pair(r, tok, fmt, max_len) for r in rows) if e is not None), key=lambda e: len(e["input_ids"]))
     if not enc: raise ValueError("heldout_nll: no pair has an answer token within max_len")
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -577,7 +577,6 @@ def skill_experts(run_dir, n: int) -> list[dict]:
 def skill_eval_rows(run_dir, skill: dict, n: int) -> list[dict]:
     "Up to `n` stage 01 pairs of the skill's category it did not train on (its own validation pairs first), with stage 01's system prompt."
     import pyarrow.parquet as pq
-    from creativity_llm.experts import with_system
     rows = pq.read_table(stage_dir(run_dir, "01") / SEED_PAIRS).to_pylist()
     trained, val = set(skill["card"].get("train_ids", [])), skill["card"].get("val_ids", [])
     mine = [r for r in rows if r["task"] == "creativity" and r["category"] == skill["category"] and r["id"] not in trained]
@@ -587,7 +586,6 @@ def skill_eval_rows(run_dir, skill: dict, n: int) -> list[dict]:
 # %% ../nbs/06_graft.ipynb #b23347ae
 def _load_base(cfg: RunConfig):
     "(model, tokenizer) of the run's base model, as the run's settings load it."
-    from creativity_llm.models import load_model
     return load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
 
 def _base_and_merged(cfg: RunConfig, adapter_dir):
@@ -658,7 +656,6 @@ def kl_to_base(model, tok, passages: list[str], base_logprobs: list[torch.Tensor
 
 def retention_of(model, tok, items, passages, base_logprobs, batch_size: int, lang: str = "en") -> dict:
     "Multiple-choice accuracy (with CI) and KL(base ‖ model) per token on `passages` (base log-probabilities given)."
-    from creativity_llm.multiple_choice import bootstrap_ci, evaluate_mc
     res = evaluate_mc(model, tok, items, lang, batch_size)
     kls = kl_to_base(model, tok, passages, base_logprobs, batch_size)
     return {"acc": res["acc"], "acc_ci": res["acc_ci"], "right": [float(r["pred"] == r["label"]) for r in res["items"]],
@@ -668,7 +665,6 @@ def retention_of(model, tok, items, passages, base_logprobs, batch_size: int, la
 def fusion_table(models, tok, skills: list[dict], cfg: RunConfig, items, passages, log=print) -> dict:
     """Skills added one after another under each fusion method; after each addition, the earlier skills scored and KL(base ‖ model)
     measured; with all skills present, every skill scored and multiple-choice retention too; routing by label and by Arrow likewise."""
-    from creativity_llm.multiple_choice import paired_comparison
     pm = models.model
     names = [adapter_name(s["id"]) for s in skills]
     score = lambda s: heldout_nll(pm, tok, s["rows"], "response", cfg.lora_max_len)
@@ -756,8 +752,6 @@ def plot_fusion(fusion: dict, path=None):
 # %% ../nbs/06_graft.ipynb #722eefd2
 def run_graft(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict:
     "Stage 06: the SkillPack of stage 05's adapter, its compression curve, its graft onto another model, and the fusion of stage 02's skills."
-    from creativity_llm.lora import training_rows
-    from creativity_llm.training import split_by_source
     t0, out, times = time.perf_counter(), stage_dir(run_dir, "06"), {}
     t = time.perf_counter()
     def tick(key):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse, json, math, os, shutil, subprocess, sys, time, re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -14,9 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import StageConfig, atomic_path, configs_dir, file_sha256, json_sha256, knob, require, stage_dir, write_json
-from .models import save_adapter
+from .models import load_model, pick_device, save_adapter
 from .training import LORA_MODES, LoraSettings, resolve_repo_path, split_by_source, train_adapter
 from .core import StageContract
+from .scoring import TRAIN_DC
 
 # %% auto #0
 __all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'MODE_ORDER', 'CONTRACT', 'LoraStageConfig', 'training_rows', 'train_mode', 'mode_key',
@@ -70,7 +72,6 @@ class LoraStageConfig(StageConfig):
 def training_rows(run_dir) -> list[dict]:
     "The pairs stage 04 kept (`train_dc`)."
     import pyarrow.parquet as pq
-    from creativity_llm.scoring import TRAIN_DC  # here, not at the top: scoring imports (through qubo) stage 02, which imports this module
     path = stage_dir(run_dir, "04") / TRAIN_DC
     if not path.is_file(): raise FileNotFoundError(f"{path}: no training pairs (run stage 04 first)")
     return pq.read_table(path).to_pylist()
@@ -101,7 +102,6 @@ def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str],
     "Fold the adapter into an fp32 copy of the base, save it as a plain model, and compare its logits with base + adapter on `instructions`."
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    from creativity_llm.models import load_model
     kw = dict(device="cpu", dtype="float32", cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
     base, tok = load_model(cfg.model, **kw)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
@@ -163,7 +163,6 @@ def _train_with_torchrun(cfg: RunConfig, run_dir, mode: str, log=print) -> dict:
 
 def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
     "Stage 05: train every adapter of `lora_modes`, merge those of `lora_merge`, plot the curves; return the statistics."
-    from creativity_llm.models import pick_device
     out = stage_dir(run_dir, "05")
     rows = training_rows(run_dir)
     modes = [m for m in cfg.lora_modes.split(",") if m]
@@ -198,8 +197,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--run-dir", required=True); ap.add_argument("--mode", required=True); ap.add_argument("--config", required=True)
     a = ap.parse_args(argv)
-    from creativity_llm.pipeline import RunConfig  # an entry point (torchrun's worker): the composed configuration lives in the runner's module
-    train_mode(RunConfig(**json.loads(Path(a.config).read_text())), a.run_dir, a.mode)
+    cfg = SimpleNamespace(**json.loads(Path(a.config).read_text()))  # the parent's configuration, already checked: read by attribute only
+    train_mode(cfg, a.run_dir, a.mode)
 
 if __name__ == "__main__" and "__file__" in globals(): main()  # as `python -m`, not inside a notebook
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from .core import atomic_path, file_sha256, json_sha256, tree_sha256
+from .core import atomic_path, ConfigError, file_sha256, json_sha256, tree_sha256
 
 # %% auto #0
 __all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'ModelSpecError',
@@ -85,7 +85,6 @@ def resolve_model(spec: str) -> ModelSource:
 # %% ../nbs/00a_models.ipynb #cb7e1019
 def check_model_spec(key: str, spec: str) -> ModelSource:
     "`resolve_model(spec)`, with a failure reported as a `ConfigError` naming the configuration key."
-    from creativity_llm.core import ConfigError
     try: return resolve_model(spec)
     except ModelSpecError as e: raise ConfigError.of_key(key, e) from None
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_multiple_choice.ipynb #ffbc8b1d
 from __future__ import annotations
-import copy, json
+import copy, json, os
 from dataclasses import dataclass
 from pathlib import Path
 

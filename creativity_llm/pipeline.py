@@ -22,13 +22,15 @@ from .scoring import ScoringConfig
 from .lora import LoraStageConfig
 from .graft import GraftConfig
 from .evaluation import EvalConfig
-from . import evaluation, generate, graft, models, scoring, sources, training  # their checks of values outside the configuration
+from .models import ModelSpecError
+from .serve import serve
+from . import evaluation, experts, generate, graft, models, scoring, sources, training  # their checks (and stage 02's array command) of values outside the configuration
 
 # %% auto #0
 __all__ = ['RunConfig', 'read_config_file', 'parse_override', 'resolve_config', 'default_nbs_dir', 'stage_notebook',
            'existing_stages', 'parse_stages', 'notebook_parameters', 'notebook_code_sha256', 'stage_parameters',
            'parameter_line', 'parameters_cell_problems', 'StageFailed', 'run_stage', 'check_config', 'default_run_dir',
-           'run_pipeline', 'build_parser', 'main']
+           'run_pipeline', 'build_parser', 'experts_command', 'main']
 
 # %% ../nbs/00d_pipeline.ipynb #c68be26a
 @dataclass
@@ -282,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--nbs")
     cf = sub.add_parser("config", help="print the resolved configuration as YAML")
     _config_args(cf)
+    ex = sub.add_parser("experts", help="train stage 02 experts into a run's expert bank (array jobs); no manifest entry, no stage outputs")
+    ex.add_argument("--run-dir", required=True, help="run directory whose stage 01 is done")
+    ex.add_argument("--expert", default="", help="'' (all), 'i', 'i-j' or 'i,j,k'")
+    ex.add_argument("--preset", default="tiny", help="preset, when the run directory has no config.yaml")
+    ex.add_argument("--config", default=None, help="YAML config (default: <run-dir>/config.yaml)")
+    ex.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override one key (repeatable)")
+    ex.add_argument("--list", action="store_true", help="print the experts (index, id, pairs) and exit: the array size")
     sv = sub.add_parser("serve", help="serve a local model over an OpenAI-compatible HTTP API")
     sv.add_argument("--model", default="smollm2")
     sv.add_argument("--host", default="127.0.0.1")
@@ -292,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-new-tokens", type=int, default=256)
     sv.add_argument("--trust-remote-code", action="store_true")
     return ap
+
+# %% ../nbs/00d_pipeline.ipynb #154860e5
+def experts_command(args) -> int:
+    "`creativity-llm experts`: an array task's share of stage 02, on the run's own `config.yaml` (or a preset) and `-p` overrides."
+    config = args.config or (Path(args.run_dir) / "config.yaml" if (Path(args.run_dir) / "config.yaml").is_file() else None)
+    cfg = resolve_config(args.preset, config, args.param)
+    if args.list:
+        for c in experts.plan_experts(cfg, args.run_dir)["cells"]: print(c["index"], c["id"], f"{len(c['train'])} train / {len(c['val'])} val pairs")
+        return 0
+    res = experts.build_experts(cfg, args.run_dir, index=args.expert, assemble=False)
+    print(json.dumps(res))
+    return 1 if res["busy"] else 0
 
 # %% ../nbs/00d_pipeline.ipynb #4a2def87
 def main(argv=None) -> int:
@@ -306,11 +327,10 @@ def main(argv=None) -> int:
                       f"{s.module}: run {c.run.__name__}, config {c.config.__name__}, writes {', '.join(c.outputs)}")
             return 0
         if args.cmd == "serve":
-            from creativity_llm.models import ModelSpecError
-            from creativity_llm.serve import serve
             try: serve(args.model, args.host, args.port, args.device, args.dtype, args.model_cache, args.trust_remote_code, args.max_new_tokens)
             except ModelSpecError as e: raise ConfigError(str(e)) from None
             return 0
+        if args.cmd == "experts": return experts_command(args)
         cfg = resolve_config(args.preset, args.config, args.param)
         if args.cmd == "config":
             print(yaml.safe_dump(check_config(cfg).to_dict(), sort_keys=False, allow_unicode=True), end="")

@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .core import StageConfig, atomic_path, knob, one_of, require, stage_dir, write_json
-from .experts import EXPERTS_TABLE
-from .synthesis import DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS
+from .core import atomic_path, knob, one_of, require, stage_dir, StageConfig, write_json, write_jsonl
+from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity
+from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, check_leakage, convergent_messages, creativity_messages,
+                                      creativity_record, document_groups, Job, NearDupIndex, run_jobs)
 from .core import StageContract
-from .models import adapter_name, attach_adapters
+from .models import adapter_name, attach_adapters, load_model
+from .sources import Document, is_invention
+from .generate import TransformersGenerator
 
 # %% auto #0
 __all__ = ['TEAM', 'TEAM_PAIRS', 'SOLVERS', 'CONTRACT', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal', 'greedy_team',
@@ -384,7 +387,6 @@ def load_experts(run_dir) -> list[dict]:
 
 def expert_problem(cfg: RunConfig, experts: list[dict]) -> TeamProblem:
     "The team-selection QUBO of the stage's experts."
-    from creativity_llm.experts import behaviour_similarity, CATEGORY_ORDER
     K = min(cfg.qubo_team_size, len(experts))
     order = CATEGORY_ORDER + sorted({e["category"] for e in experts} - set(CATEGORY_ORDER))
     groups = [order.index(e["category"]) for e in experts]
@@ -410,8 +412,6 @@ def choose_team(cfg: RunConfig, experts: list[dict], log=print) -> dict:
 def stage01_split(run_dir, threshold: float = 0.8) -> tuple[list, dict, list[dict]]:
     "Stage 01's documents, their groups (near-duplicates at `threshold`, as stage 01 groups them) and its held-out pairs."
     import pyarrow.parquet as pq
-    from creativity_llm.sources import Document
-    from creativity_llm.synthesis import document_groups
     s01 = stage_dir(run_dir, "01")
     docs = [Document(**json.loads(l)) for l in (s01 / DOCUMENTS).read_text().splitlines() if l.strip()]
     held = pq.read_table(s01 / EVAL_HELDOUT).to_pylist() if (s01 / EVAL_HELDOUT).is_file() else []
@@ -419,7 +419,6 @@ def stage01_split(run_dir, threshold: float = 0.8) -> tuple[list, dict, list[dic
 
 def team_documents(run_dir, langs: list[str], threshold: float = 0.8) -> list:
     "Stage 01's invention documents in `langs`, without any document group stage 01 held out."
-    from creativity_llm.sources import is_invention
     docs, groups, held_rows = stage01_split(run_dir, threshold)
     held_src = {r["source_id"] for r in held_rows}
     held = {groups.get(s, s) for s in held_src} | {d.work for d in docs if d.id in held_src}
@@ -427,7 +426,6 @@ def team_documents(run_dir, langs: list[str], threshold: float = 0.8) -> list:
 
 def team_jobs(expert: dict, docs: list, seen: set, n_docs: int, n_ideas: int) -> list:
     "Stage 01 creativity jobs for one expert: its category, documents of its subdomain, unseen (doc, category) first."
-    from creativity_llm.synthesis import Job, creativity_messages
     mine = sorted((d for d in docs if d.domain == expert["subdomain"]), key=lambda d: ((d.id, expert["category"]) in seen, d.id))[:n_docs]
     return [Job(f"{expert['id']}/{d.id}", creativity_messages(d, expert["category"], n_ideas), "list", d.lang,
                 {"source_id": d.id, "category": expert["category"], "expert": expert["id"]}) for d in mine]
@@ -435,9 +433,6 @@ def team_jobs(expert: dict, docs: list, seen: set, n_docs: int, n_ideas: int) ->
 # %% ../nbs/03_qubo.ipynb #d447a4f9
 def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) -> dict:
     "The team's pairs: each expert (adapter switched on one base model) writes for documents of its own cell."
-    from creativity_llm.models import load_model
-    from creativity_llm.generate import TransformersGenerator
-    from creativity_llm.synthesis import Job, NearDupIndex, convergent_messages, creativity_record, run_jobs
     import pyarrow.parquet as pq
     s01 = stage_dir(run_dir, "01")
     seed_rows = pq.read_table(s01 / SEED_PAIRS).to_pylist()
@@ -466,7 +461,6 @@ def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) ->
         rejected += [{**r, "expert": e["id"]} for r in rej + rej_conv]
         per_expert[e["id"]] = {"prompts": len(jobs), "pairs": len(mine), "divergent": st_list.to_dict(), "convergent": st_conv.to_dict()}
         log(f"[03] {e['id']}: {len(mine)} pairs from {len(jobs)} prompts")
-    from creativity_llm.synthesis import check_leakage
     _, groups, held = stage01_split(run_dir, cfg.near_dup_threshold)
     leakage = check_leakage(records, held, cfg.near_dup_threshold, groups)  # raises on any leak
     return {"records": records, "rejected": rejected, "per_expert": per_expert, "documents": len(docs), "leakage_check": leakage}
@@ -493,7 +487,6 @@ def plot_team_terms(comparison: dict, path=None, title: str = "stage 03: energy 
 def select_and_generate(cfg: RunConfig, run_dir, log=print) -> dict:
     "Stage 03: team.json, the comparison plot, team_pairs.parquet; returns the summary (and the figure)."
     import pyarrow as pa, pyarrow.parquet as pq
-    from creativity_llm.core import write_jsonl
     t0, out = time.perf_counter(), stage_dir(run_dir, "03")
     out.mkdir(parents=True, exist_ok=True)
     experts = load_experts(run_dir)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .core import StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json
+from .core import atomic_path, ConfigError, knob, one_of, require, stage_dir, StageConfig, StageContract, write_json
 from .qubo import TEAM_PAIRS
 from .scorer import DIMENSIONS, ORIGINALITY_METHODS, PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .sources import SourceError
@@ -124,7 +124,6 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
 # %% ../nbs/04_scoring.ipynb #ac49471b
 def check_reference(spec: str) -> int:
     "For `score_reference` naming a file: read it as stage 04 will and return its text count; a problem is a `ConfigError` naming the key."
-    from creativity_llm.core import ConfigError
     if spec in ("run", "run-category"): return 0
     try: return len(ReferenceCorpus.load(spec).texts)
     except (SourceError, OSError, ValueError) as e: raise ConfigError.of_key("score_reference", e) from None

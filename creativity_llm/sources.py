@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .taxonomy import SUBDOMAIN_BY_KEY, subdomain_of
+from .core import ConfigError
 
 # %% auto #0
 __all__ = ['SCHEMA', 'READERS', 'Getter', 'LAYOUTS', 'SAMPLE_FILES', 'Document', 'SourceError', 'BadRow', 'detect_lang', 'Layout',
@@ -219,6 +220,5 @@ def is_invention(doc: Document) -> bool: return doc.domain in SUBDOMAIN_BY_KEY
 # %% ../nbs/01a_sources.ipynb #d66f9f82
 def check_sources(spec: str, skip_bad_rows: bool = False) -> int:
     "Load every source `synth_sources` names, as stage 01 will; return the document count or raise `ConfigError` naming the key."
-    from creativity_llm.core import ConfigError
     try: return len(load_sources(spec, "skip" if skip_bad_rows else "raise").docs)
     except (SourceError, OSError, ValueError) as e: raise ConfigError.of_key("synth_sources", e) from None

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import atomic_path, configs_dir, file_sha256, json_sha256, write_json
-from .models import save_adapter
+from .core import atomic_path, ConfigError, configs_dir, file_sha256, json_sha256, write_json
+from .models import describe_model, load_model, resolve_model, save_adapter
 
 # %% auto #0
 __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
@@ -319,7 +319,6 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     `rows` by source document; `epochs_dir` keeps the adapter after each epoch. Stage 05 passes `train_dc`, stage 02 each expert's cell."""
     from peft import get_peft_model
     from transformers.integrations import TensorBoardCallback
-    from creativity_llm.models import load_model, describe_model
     s = settings or LoraSettings.from_run_config(cfg, mode)
     out, name = Path(out_dir), name or s.mode
     t0 = time.perf_counter()
@@ -450,8 +449,6 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def check_deepspeed(path: str, model_spec: str, batch_size: int = 8, grad_accum: int = 1, lr: float = 1e-3, cuda: bool | None = None) -> dict | None:
     "`lora_deepspeed` for a run: exists and is JSON when set; validated by DeepSpeed when CUDA training would use it (`cuda` None = ask torch)."
     from types import SimpleNamespace
-    from creativity_llm.core import ConfigError
-    from creativity_llm.models import resolve_model
     if not path: return None
     try:
         p = resolve_repo_path(path)

@@ -8,6 +8,7 @@ import pyarrow as pa, pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import cli
 from creativity_llm import qubo
 from creativity_llm.pipeline import RunConfig
 from creativity_llm.core import STAGE_BY_ID, Manifest, StageIncomplete
@@ -160,11 +161,10 @@ def test_experts_then_team(run_dir):
 def test_array_subset_then_assemble(run_dir):
     "An array task trains one expert into the bank (no manifest, no stage outputs); stage 03 refuses an incomplete bank, names the gap."
     env_args = ["-p", "model=micro:llama", "-p", "device=cpu", "-p", "expert_epochs=1", "-p", "expert_probe_new_tokens=6", "-p", "lora_batch_size=2"]
-    r = subprocess.run([sys.executable, "-m", "creativity_llm.experts", "--run-dir", str(run_dir), "--list", *env_args], capture_output=True, text=True, cwd=REPO)
+    r = cli("experts", "--run-dir", run_dir, "--list", *env_args)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["0 divergent.energy 2 train / 1 val pairs", "1 reasoning.energy 1 train / 1 val pairs"]
-    r = subprocess.run([sys.executable, "-m", "creativity_llm.experts", "--run-dir", str(run_dir), "--expert", "1", *env_args],
-                       capture_output=True, text=True, cwd=REPO)
+    r = cli("experts", "--run-dir", run_dir, "--expert", "1", *env_args)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1])["trained_now"] == ["reasoning.energy"]
     assert load_profile(run_dir, "reasoning.energy") and not load_profile(run_dir, "divergent.energy")

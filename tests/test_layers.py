@@ -1,0 +1,79 @@
+"""Imports point down: every module of the package sits in a layer, and imports only modules of lower layers, never another module's
+private names. The map is written here, once (notebooks are never renumbered, so their numbers cannot say it); index.ipynb explains it."""
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PKG = ROOT / "creativity_llm"
+LAYERS = {
+    "core": 0,                      # configuration base, registry, atomic writes, hashes, manifest
+    "taxonomy": 1, "models": 1,     # the categories; loading models, adapters on one base
+    "sources": 2, "generate": 2,    # source documents; chat generation (local, HTTP)
+    "scorer": 3, "training": 3, "multiple_choice": 3, "serve": 3,  # shared machinery of several stages; the local server
+    "judge": 4,                     # LLM-as-a-judge (generation + multiple-choice statistics)
+    "synthesis": 10, "experts": 11, "qubo": 12, "scoring": 13, "lora": 14, "graft": 15, "evaluation": 16,  # the stages, in order
+    "pipeline": 20,                 # the runner and the command: composes every stage
+}
+
+
+def package_imports(path: Path):
+    "(line, imported module, names) for every import of a package module in `path`, at any depth (function-local ones too)."
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level == 1: target = mod.split(".")[0] or None
+            elif node.level == 0 and mod.startswith("creativity_llm"): target = mod.split(".")[1] if "." in mod else None
+            else: continue
+            names = [a.name for a in node.names]
+            if target is None: yield from ((node.lineno, n, []) for n in names)  # `from creativity_llm import x` / `from . import x`
+            else: yield node.lineno, target, names
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("creativity_llm."): yield node.lineno, a.name.split(".")[1], []
+
+
+def layer_violations(pkg: Path = PKG, layers: dict = LAYERS) -> list[str]:
+    "Every import of a module of the same or a higher layer, or of another module's private name; every module missing from the map."
+    found = []
+    for f in sorted(pkg.glob("*.py")):
+        if f.name.startswith("_"): continue
+        me = f.stem
+        if me not in layers: found.append(f"{f.name}: not in the layer map"); continue
+        for line, target, names in package_imports(f):
+            if target not in layers: found.append(f"{f.name}:{line}: imports {target}, which is not in the layer map"); continue
+            if layers[target] >= layers[me]: found.append(f"{f.name}:{line}: {me} (layer {layers[me]}) imports {target} (layer {layers[target]})")
+            found += [f"{f.name}:{line}: imports {target}'s private name {n}" for n in names if n.startswith("_")]
+    return found
+
+
+def test_imports_point_down():
+    assert layer_violations() == []
+
+
+def test_the_check_catches_a_backward_import(tmp_path):
+    "A stage importing a later stage, a private name, a function-local import and an unmapped module: each is named."
+    (tmp_path / "core.py").write_text("")
+    (tmp_path / "lora.py").write_text("from .core import _checked\n")
+    (tmp_path / "experts.py").write_text("import json\nfrom .core import stage_dir\n\ndef f():\n    from creativity_llm.lora import train\n")
+    (tmp_path / "extra.py").write_text("")
+    found = layer_violations(tmp_path, {"core": 0, "experts": 11, "lora": 14})
+    assert found == ["experts.py:5: experts (layer 11) imports lora (layer 14)", "extra.py: not in the layer map",
+                     "lora.py:1: imports core's private name _checked"]
+
+
+def test_function_local_package_imports_say_why():
+    "A package import inside a function is allowed only with a reason on its line (start-up time, an optional dependency)."
+    bare = []
+    for f in sorted(PKG.glob("*.py")):
+        if f.name.startswith("_"): continue
+        lines = f.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and node.col_offset > 0:
+                mod = getattr(node, "module", None) or ""
+                ours = (isinstance(node, ast.ImportFrom) and (node.level == 1 or mod.startswith("creativity_llm"))) or \
+                       (isinstance(node, ast.Import) and any(a.name.startswith("creativity_llm") for a in node.names))
+                if ours and "#" not in lines[node.lineno - 1]: bare.append(f"{f.name}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert bare == []
