@@ -381,7 +381,7 @@ def load_experts(run_dir) -> list[dict]:
     if not path.is_file(): raise FileNotFoundError(f"{path}: run stage 02 first")
     rows = pq.read_table(path).to_pylist()
     missing = [f"{r['index']} ({r['id']})" for r in rows if not r["trained"]]
-    if missing: raise RuntimeError(f"{path}: experts not trained yet: {', '.join(missing)}. Train them (python -m creativity_llm.experts "
+    if missing: raise RuntimeError(f"{path}: experts not trained yet: {', '.join(missing)}. Train them (creativity-llm experts "
                                    f"--run-dir {run_dir} --expert <i>) and run stage 02 again.")
     return rows
 
