@@ -26,6 +26,8 @@ from .scoring import pairs_to_score, read_pairs, reference_for
 from .synthesis import EVAL_HELDOUT, SYSTEM
 from .core import StageContract
 from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'grafted_adapters', 'epoch_adapters',

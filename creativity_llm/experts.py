@@ -23,6 +23,8 @@ from .synthesis import EVAL_HELDOUT, SEED_PAIRS, SYSTEM
 from .core import StageContract, StageIncomplete
 from .generate import TransformersGenerator
 from .models import describe_model
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'CONTRACT', 'expert_cells', 'split_cell', 'parse_index',

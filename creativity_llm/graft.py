@@ -24,6 +24,8 @@ from .models import ModelSet, adapter_name
 from .multiple_choice import (KL_MAX_BATCH, bootstrap_ci, evaluate_mc, general_passages, paired_comparison, retention_items,
                                             token_batch, token_kl, token_log_probs)
 from .training import answer_logits, collate, encode_pair, split_by_source
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['SKILLPACKS', 'PACK_ADAPTERS', 'QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'CONTRACT', 'SkillPackError',

@@ -19,6 +19,8 @@ from .models import load_model, pick_device, save_adapter
 from .training import LORA_MODES, LoraSettings, resolve_repo_path, split_by_source, train_adapter
 from .core import StageContract
 from .scoring import TRAIN_DC
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'MODE_ORDER', 'CONTRACT', 'LoraStageConfig', 'training_rows', 'train_mode', 'mode_key',

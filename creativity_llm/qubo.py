@@ -21,6 +21,8 @@ from .core import StageContract
 from .models import adapter_name, attach_adapters, load_model
 from .sources import Document, is_invention
 from .generate import TransformersGenerator
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['TEAM', 'TEAM_PAIRS', 'SOLVERS', 'CONTRACT', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal', 'greedy_team',

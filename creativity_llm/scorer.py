@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 
 from .core import write_jsonl
 from .sources import SourceError
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS', 'CONDITION', 'PROBLEM', 'MEANS', 'EFFECT',

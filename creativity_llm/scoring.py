@@ -17,6 +17,8 @@ from .qubo import TEAM_PAIRS
 from .scorer import DIMENSIONS, ORIGINALITY_METHODS, PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .sources import SourceError
 from .synthesis import SEED_PAIRS
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['SCORED_PAIRS', 'TRAIN_DC', 'CONTRACT', 'select_top', 'plot_score_distributions', 'pairs_to_score', 'read_pairs',

@@ -16,6 +16,8 @@ from .generate import Completion, make_generator
 from .sources import SAMPLE_FILES, Document, detect_lang, is_invention, load_documents, load_sources, samples_dir
 from .taxonomy import (CATEGORIES, CATEGORY_BY_KEY, LEHNERT_CATEGORIES, LEHNERT_EXAMPLES, SUBDOMAIN_BY_KEY)
 from .core import StageContract
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['SEED_PAIRS', 'EVAL_HELDOUT', 'DOCUMENTS', 'SYSTEM', 'CREATIVITY_USER', 'LEHNERT_SYSTEM', 'QA_LABELS',

@@ -15,6 +15,8 @@ from torch import nn
 
 from .core import atomic_path, ConfigError, configs_dir, file_sha256, json_sha256, write_json
 from .models import describe_model, load_model, resolve_model, save_adapter
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'LoraTargetError', 'is_ffn_module', 'lora_targets',

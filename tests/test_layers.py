@@ -19,9 +19,22 @@ LAYERS = {
 }
 
 
+def _type_checking_only(node) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def _walk(tree):
+    "ast.walk, leaving out `if TYPE_CHECKING:` blocks: imports for annotations only never run."
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo += [c for c in ast.iter_child_nodes(node) if not _type_checking_only(c)]
+
+
 def package_imports(path: Path):
     "(line, imported module, names) for every import of a package module in `path`, at any depth (function-local ones too)."
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             if node.level == 1: target = mod.split(".")[0] or None
@@ -56,12 +69,12 @@ def test_imports_point_down():
 def test_the_check_catches_a_backward_import(tmp_path):
     "A stage importing a later stage, a private name, a function-local import and an unmapped module: each is named."
     (tmp_path / "core.py").write_text("")
-    (tmp_path / "lora.py").write_text("from .core import _checked\n")
+    (tmp_path / "lora.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING: from .pipeline import RunConfig\nfrom .core import _checked\n")
     (tmp_path / "experts.py").write_text("import json\nfrom .core import stage_dir\n\ndef f():\n    from creativity_llm.lora import train\n")
     (tmp_path / "extra.py").write_text("")
     found = layer_violations(tmp_path, {"core": 0, "experts": 11, "lora": 14})
     assert found == ["experts.py:5: experts (layer 11) imports lora (layer 14)", "extra.py: not in the layer map",
-                     "lora.py:1: imports core's private name _checked"]
+                     "lora.py:3: imports core's private name _checked"]
 
 
 def test_function_local_package_imports_say_why():
@@ -70,7 +83,7 @@ def test_function_local_package_imports_say_why():
     for f in sorted(PKG.glob("*.py")):
         if f.name.startswith("_"): continue
         lines = f.read_text().splitlines()
-        for node in ast.walk(ast.parse("\n".join(lines))):
+        for node in _walk(ast.parse("\n".join(lines))):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and node.col_offset > 0:
                 mod = getattr(node, "module", None) or ""
                 ours = (isinstance(node, ast.ImportFrom) and (node.level == 1 or mod.startswith("creativity_llm"))) or \
