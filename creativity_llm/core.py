@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #695b98f9
 from __future__ import annotations
-import difflib, fcntl, hashlib, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time, typing, uuid
+import fcntl, hashlib, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time, typing, uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from importlib import import_module, metadata, util
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import yaml
 
 # %% auto #0
 __all__ = ['INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'file_sha256',

@@ -4,29 +4,25 @@
 
 # %% ../nbs/07_eval.ipynb #63761625
 from __future__ import annotations
-import json, os, time, re
-from contextlib import contextmanager, nullcontext
+import json, time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import (INFERENCE_DTYPES, atomic_path, ConfigError, finite, knob, Manifest, require, stage_dir, StageConfig,
+from .core import (INFERENCE_DTYPES, ConfigError, Manifest, StageConfig, StageContract, atomic_path, finite, knob, require, stage_dir,
                                  tree_sha256, write_json)
-from .multiple_choice import (bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path, MCFormatError,
-                                            MCItem, paired_comparison, retention_items, shared_data_dir)
 from .generate import MODEL_INFO, OpenAIGenerator, TransformersGenerator
-from .lora import MODE_ORDER, mode_key, tuned_adapters
-from .models import load_model, ModelSet
+from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
+from .lora import mode_key, tuned_adapters
+from .models import ModelSet, load_model
+from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path,
+                                            paired_comparison, retention_items, shared_data_dir)
 from .scorer import DIMENSIONS, PatentQualityScorer, scorer_config
 from .scoring import pairs_to_score, read_pairs, reference_for
 from .synthesis import EVAL_HELDOUT, SYSTEM
-from .core import StageContract
-from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
-from typing import TYPE_CHECKING
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0

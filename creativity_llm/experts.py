@@ -4,26 +4,25 @@
 
 # %% ../nbs/02_experts.ipynb #3bc3c042
 from __future__ import annotations
-import fcntl, json, shutil, time, re
+import fcntl, json, re, shutil, time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import (atomic_path, ConfigError, file_sha256, json_sha256, knob, one_of, require, stage_dir, StageConfig,
-                                 write_json, write_jsonl)
-from .training import LORA_MODES, LoraSettings, train_adapter, training_code_sha256
-from .scorer import PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
-from .taxonomy import CATEGORIES
-from .synthesis import EVAL_HELDOUT, SEED_PAIRS, SYSTEM
-from .core import StageContract, StageIncomplete
+from .core import (ConfigError, StageConfig, StageContract, StageIncomplete, atomic_path, file_sha256, json_sha256, knob, one_of,
+                                 require, stage_dir, write_json, write_jsonl)
 from .generate import TransformersGenerator
 from .models import describe_model
-from typing import TYPE_CHECKING
+from .scorer import PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
+from .synthesis import EVAL_HELDOUT, SEED_PAIRS, SYSTEM
+from .taxonomy import CATEGORIES
+from .training import LORA_MODES, LoraSettings, train_adapter, training_code_sha256
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0

@@ -7,24 +7,22 @@ from __future__ import annotations
 import json, math, re, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import atomic_path, ConfigError, json_sha256, knob, require, stage_dir, StageConfig, write_json
-from .models import load_model, sort_config_sets
+from .core import ConfigError, StageConfig, StageContract, atomic_path, finite, json_sha256, knob, require, stage_dir, write_json
 from .experts import EXPERT_CARD, EXPERTS_TABLE, with_system
-from .scoring import TRAIN_DC
-from .synthesis import SEED_PAIRS
-from .core import StageContract, finite
 from .lora import training_rows, tuned_adapters
-from .models import ModelSet, adapter_name
+from .models import ModelSet, adapter_name, load_model, sort_config_sets
 from .multiple_choice import (KL_MAX_BATCH, bootstrap_ci, evaluate_mc, general_passages, paired_comparison, retention_items,
                                             token_batch, token_kl, token_log_probs)
+from .scoring import TRAIN_DC
+from .synthesis import SEED_PAIRS
 from .training import answer_logits, collate, encode_pair, split_by_source
-from typing import TYPE_CHECKING
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0

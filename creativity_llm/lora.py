@@ -4,22 +4,19 @@
 
 # %% ../nbs/05_lora.ipynb #3dfdabd2
 from __future__ import annotations
-import argparse, json, math, os, shutil, subprocess, sys, time, re
-from dataclasses import asdict, dataclass, field
+import argparse, json, math, os, shutil, subprocess, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .core import StageConfig, atomic_path, configs_dir, file_sha256, json_sha256, knob, require, stage_dir, write_json
-from .models import load_model, pick_device, save_adapter
-from .training import LORA_MODES, LoraSettings, resolve_repo_path, split_by_source, train_adapter
-from .core import StageContract
+from .core import StageConfig, StageContract, atomic_path, knob, require, stage_dir, write_json
+from .models import load_model, pick_device
 from .scoring import TRAIN_DC
-from typing import TYPE_CHECKING
+from .training import LORA_MODES, LoraSettings, resolve_repo_path, split_by_source, train_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0

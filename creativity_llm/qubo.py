@@ -4,24 +4,22 @@
 
 # %% ../nbs/03_qubo.ipynb #34d7cde4
 from __future__ import annotations
-import json, math, time, re
+import json, math, time
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .core import atomic_path, knob, one_of, require, stage_dir, StageConfig, write_json, write_jsonl
+from .core import StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
 from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity
-from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, check_leakage, convergent_messages, creativity_messages,
-                                      creativity_record, document_groups, Job, NearDupIndex, run_jobs)
-from .core import StageContract
+from .generate import TransformersGenerator
 from .models import adapter_name, attach_adapters, load_model
 from .sources import Document, is_invention
-from .generate import TransformersGenerator
-from typing import TYPE_CHECKING
+from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, Job, NearDupIndex, check_leakage, convergent_messages, creativity_messages,
+                                      creativity_record, document_groups, run_jobs)
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0

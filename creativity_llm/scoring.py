@@ -8,6 +8,7 @@ import json, math, time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -17,7 +18,6 @@ from .qubo import TEAM_PAIRS
 from .scorer import DIMENSIONS, ORIGINALITY_METHODS, PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .sources import SourceError
 from .synthesis import SEED_PAIRS
-from typing import TYPE_CHECKING
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0

@@ -8,15 +8,14 @@ import hashlib, json, random, re, time, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .core import StageConfig, atomic_path, atomic_write, json_sha256, knob, require, stage_dir, write_json, write_jsonl
+from .core import StageConfig, StageContract, atomic_path, atomic_write, json_sha256, knob, require, stage_dir, write_json, write_jsonl
 from .generate import Completion, make_generator
 from .sources import SAMPLE_FILES, Document, detect_lang, is_invention, load_documents, load_sources, samples_dir
-from .taxonomy import (CATEGORIES, CATEGORY_BY_KEY, LEHNERT_CATEGORIES, LEHNERT_EXAMPLES, SUBDOMAIN_BY_KEY)
-from .core import StageContract
-from typing import TYPE_CHECKING
+from .taxonomy import CATEGORIES, CATEGORY_BY_KEY, LEHNERT_CATEGORIES, LEHNERT_EXAMPLES, SUBDOMAIN_BY_KEY
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0

@@ -4,18 +4,18 @@
 
 # %% ../nbs/01d_training.ipynb #94bbd170
 from __future__ import annotations
-import json, math, os, shutil, sys, time
+import json, math, os, shutil, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import atomic_path, ConfigError, configs_dir, file_sha256, json_sha256, write_json
+from .core import ConfigError, atomic_path, configs_dir, file_sha256, json_sha256, write_json
 from .models import describe_model, load_model, resolve_model, save_adapter
-from typing import TYPE_CHECKING
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
