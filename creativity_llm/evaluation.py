@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .core import (INFERENCE_DTYPES, ConfigError, Manifest, StageConfig, StageContract, atomic_path, finite, knob, require, stage_dir,
                                  tree_sha256, write_json)
-from .generate import MODEL_INFO, OpenAIGenerator, TransformersGenerator
+from .generate import MODEL_INFO, AnswerCache, OpenAIGenerator, TransformersGenerator, adapter_identity, model_identity, stage_answer_cache
 from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
 from .lora import mode_key, tuned_adapters
 from .models import ModelSet, load_model
@@ -27,10 +26,10 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 
 # %% auto #0
 __all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'grafted_adapters', 'epoch_adapters',
-           'retention', 'retention_rows', 'heldout_prompts', 'answer_prompts', 'creativity_scores', 'per_category',
-           'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
-           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series', 'write_report',
-           'run_eval', 'EvalConfig', 'eval_metrics']
+           'retention', 'retention_rows', 'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores',
+           'per_category', 'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample',
+           'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series',
+           'write_report', 'run_eval', 'EvalConfig', 'eval_metrics']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
@@ -98,12 +97,18 @@ def heldout_prompts(held: list[dict]) -> list[dict]:
              "messages": [{"role": "system", "content": SYSTEM.get(r.get("lang", "en"), "")}, {"role": "user", "content": r["instruction"]}],
              "instruction": r["instruction"], "reference": r["response"]} for r in sorted(held, key=lambda r: r["id"])]
 
-def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg: RunConfig, progress: bool = False) -> list[dict]:
-    "Each model's answer to each prompt: rows {model, id, task, category, lang, answer}."
-    gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, max_new_tokens=cfg.eval_max_new_tokens,
+def model_identities(models: ModelSet, base_identity: str) -> dict[str, str]:
+    "The cache identity of each model of a `ModelSet`: the base's, and the base's with each adapter's content hash."
+    return {"base": base_identity, **{n: adapter_identity(base_identity, n, p) for n, p in models.adapters.items()}}
+
+def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg: RunConfig, progress: bool = False,
+                   cache: AnswerCache | None = None, identities: dict[str, str] | None = None) -> list[dict]:
+    "Each model's answer to each prompt: rows {model, id, task, category, lang, answer}; with `cache`, `identities` names each model (`model_identities`)."
+    gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, cache=cache, max_new_tokens=cfg.eval_max_new_tokens,
                                 temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     rows = []
     for name in names:
+        if cache is not None: gen.identity = identities[name]
         with models.use(name):
             answers = gen([p["messages"] for p in prompts], return_exceptions=True)
         rows += [{"model": name, **{k: p[k] for k in ("id", "task", "category", "lang")}, "answer": a if isinstance(a, str) else "",
@@ -141,17 +146,18 @@ class _AdaptersOff:
     def __call__(self, prompts, return_exceptions: bool = False, **sampling):
         with self.models.use("base"): return self.gen(prompts, return_exceptions=return_exceptions, **sampling)
 
-def judge_generator(cfg: RunConfig, models: ModelSet, progress: bool = False):
-    "(generator, description) of the judge a configuration asks for; greedy."
+def judge_generator(cfg: RunConfig, models: ModelSet, progress: bool = False, cache: AnswerCache | None = None, base_identity: str = ""):
+    "(generator, description) of the judge a configuration asks for; greedy. With `cache`, verdicts are cached (`base_identity` names the base model)."
     sampling = dict(max_new_tokens=cfg.judge_max_new_tokens, temperature=0.0, seed=cfg.seed)
     if cfg.judge_url:
         return (OpenAIGenerator(cfg.judge_url, model=cfg.judge_model or "default", api_key_env=cfg.judge_api_key_env, timeout_s=cfg.teacher_timeout_s,
-                                max_retries=cfg.teacher_max_retries, concurrency=cfg.teacher_concurrency, progress=progress, **sampling),
+                                max_retries=cfg.teacher_max_retries, concurrency=cfg.teacher_concurrency, progress=progress, cache=cache, **sampling),
                 f"{cfg.judge_model or 'default'} at {cfg.judge_url}")
     if cfg.judge_model:
         m, tok = load_model(cfg.judge_model, device=cfg.device, dtype=cfg.eval_dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code)
-        return TransformersGenerator(m, tok, batch_size=cfg.gen_batch_size, progress=progress, **sampling), f"local {cfg.judge_model}"
-    gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, **sampling)
+        identity = model_identity(cfg.judge_model, cfg.model_cache or None) if cache is not None else ""
+        return TransformersGenerator(m, tok, batch_size=cfg.gen_batch_size, progress=progress, cache=cache, identity=identity, **sampling), f"local {cfg.judge_model}"
+    gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, cache=cache, identity=base_identity, **sampling)
     return _AdaptersOff(models, gen), f"the base model {cfg.model} (adapters off)"
 
 def judge_cases(answers: list[dict], prompts: list[dict]) -> list[dict]:
@@ -202,12 +208,13 @@ def mt_bench_sample(lang: str, n: int) -> tuple[list[dict], dict]:
     order = [r for k in range(max(map(len, by_cat.values()))) for cat in sorted(by_cat) for r in by_cat[cat][k:k + 1]]
     return order[:n], load_judge_prompts(jp)
 
-def mt_bench_eval(models: ModelSet, names: list[str], cfg: RunConfig, gen, lang: str, n: int) -> list[dict]:
+def mt_bench_eval(models: ModelSet, names: list[str], cfg: RunConfig, gen, lang: str, n: int, cache: AnswerCache | None = None,
+                  identities: dict[str, str] | None = None) -> list[dict]:
     "Turn-1 answers of each model to `n` MT-Bench questions, graded by the judge: rows {model, id, category, answer, score, ...}."
     questions, prompts = mt_bench_sample(lang, n)
     qs = [{"id": str(q["question_id"]), "task": "mt-bench", "category": q["category"], "lang": lang,
            "messages": [{"role": "user", "content": q["turns"][0]}]} for q in questions]
-    answers = answer_prompts(models, names, qs, cfg)
+    answers = answer_prompts(models, names, qs, cfg, cache=cache, identities=identities)
     by_id = {str(q["question_id"]): q for q in questions}
     cases = [{"id": f"{a['model']}|{a['id']}", "model": a["model"], "prompt_id": a["id"], "category": a["category"], "lang": lang,
               "question": by_id[a["id"]]["turns"][0], "answer": a["answer"],
@@ -392,17 +399,20 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     t = time.perf_counter()
     s01 = stage_dir(run_dir, "01") / EVAL_HELDOUT
     prompts = heldout_prompts(pq.read_table(s01).to_pylist() if s01.is_file() else [])
-    answers = answer_prompts(models, [n for n in models.names if n not in grafted], prompts, cfg, progress) if prompts else []
+    answer_cache, judge_cache = stage_answer_cache(run_dir, "07", "answers", log), stage_answer_cache(run_dir, "07", "judge", log)
+    identities = model_identities(models, model_identity(cfg.model, cfg.model_cache or None, run_dir))
+    answers = answer_prompts(models, [n for n in models.names if n not in grafted], prompts, cfg, progress, answer_cache, identities) if prompts else []
     creative = creativity_scores(cfg, run_dir, answers) if answers else []
     tick("answers", t); t = time.perf_counter()
-    gen, judge_desc = judge_generator(cfg, models, progress)
+    gen, judge_desc = judge_generator(cfg, models, progress, judge_cache, identities["base"])
     judged = judge_answers(gen, judge_cases(answers, prompts), cfg.judge_max_attempts, retry_temperature=cfg.temperature, prefill=cfg.judge_prefill) if answers else []
     tick("judge", t); t = time.perf_counter()
     final_judged = [j for j in judged if j["model"] in names]
     bias = judge_bias(gen, final_judged, cfg.judge_injection_cases, cfg.judge_max_attempts, cfg.seed, cfg.temperature, cfg.judge_prefill) if final_judged else {}
     tick("bias", t); t = time.perf_counter()
-    mt = mt_bench_eval(models, names, cfg, gen, cfg.eval_mt_bench_lang, cfg.eval_mt_bench) if cfg.eval_mt_bench else []
+    mt = mt_bench_eval(models, names, cfg, gen, cfg.eval_mt_bench_lang, cfg.eval_mt_bench, answer_cache, identities) if cfg.eval_mt_bench else []
     tick("mt_bench", t)
+    for c in (answer_cache, judge_cache): c.close(); log(f"[07] answer cache: {c.summary()}")
 
     res = {"model": cfg.model, "eval_dtype": str(base.dtype).replace("torch.", ""), "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
            "adapter_hashes": {n: tree_sha256(p) for n, p in {**finals, **grafted}.items()}, "skillpacks": list(grafted),
@@ -424,7 +434,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     write_report(run_dir, res)
     seconds = round(time.perf_counter() - t0, 1)
     log(f"[07] {len(judged)} verdicts ({res['judge_failures']} failed), report {out / 'report.md'}, {seconds:.0f} s ({times})")
-    return {**res, "seconds": seconds, "times": times, "figures": figs}
+    return {**res, "seconds": seconds, "times": times, "answers_reused": answer_cache.reused + judge_cache.reused, "figures": figs}
 
 
 # %% ../nbs/07_eval.ipynb #8306beb3
@@ -461,6 +471,7 @@ class EvalConfig(StageConfig):
 def eval_metrics(result: dict) -> dict:
     "What the manifest records of stage 07."
     return {"models": result["models"], "judged": result["judged"], "judge_failures": result["judge_failures"], "seconds": result["seconds"], "times": result["times"],
+            "answers_reused": result.get("answers_reused", 0),
             "retention": {f"{r['lang']}/{r['model']}": [round(r["acc"], 3), round(r["acc_norm"], 3)] for r in result["retention"]},
             "kl": {f"{lang}/{m}": round(v["kl"], 5) for lang, per in result["kl"].items() for m, v in per.items() if m != "base"}}
 

@@ -7,18 +7,20 @@ from __future__ import annotations
 import json, math, os, random, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
-from .core import ConfigError, RunSettings, stage_dir, StageContract, write_json, write_jsonl
+from .core import ConfigError, RunSettings, atomic_write, json_sha256, stage_dir, StageContract, tree_sha256, write_json, write_jsonl
 from .models import describe_model, load_model
 from tqdm import tqdm  # plain text bars: they read well in papermill logs and batch-job output
 
 # %% auto #0
-__all__ = ['RETRY_STATUS', 'MODEL_INFO', 'GENERATION_CHECK', 'CHECK_PROMPTS', 'CONTRACT', 'GenerationError', 'as_messages',
-           'Completion', 'Sampling', 'nucleus', 'NucleusSampler', 'TransformersGenerator', 'OpenAIGenerator',
-           'check_endpoint_url', 'make_generator', 'prepare_models', 'prepare_metrics']
+__all__ = ['GENERATION_VERSION', 'RETRY_STATUS', 'MODEL_INFO', 'GENERATION_CHECK', 'CHECK_PROMPTS', 'CONTRACT', 'GenerationError',
+           'as_messages', 'Completion', 'Sampling', 'answer_key', 'AnswerCache', 'stage_answer_cache', 'nucleus',
+           'NucleusSampler', 'TransformersGenerator', 'OpenAIGenerator', 'check_endpoint_url', 'make_generator',
+           'prepare_models', 'model_identity', 'adapter_identity', 'prepare_metrics']
 
 # %% ../nbs/00b_generate.ipynb #20982865
 class GenerationError(RuntimeError):
@@ -45,6 +47,77 @@ class Sampling:
     temperature: float = 0.7
     top_p: float = 0.95
     seed: int = 0
+
+# %% ../nbs/00b_generate.ipynb #d5107e44
+GENERATION_VERSION = 1  # raise when a code change makes the same prompts, model and seed generate different answers
+
+def answer_key(identity: str, prompts, sampling: dict, seed: int) -> str:
+    "The cache key of the answers to `prompts` (a batch, or one prompt) from the model `identity` with these sampling settings and seed."
+    return json_sha256({"version": GENERATION_VERSION, "model": identity, "prompts": prompts, "sampling": sampling, "seed": seed})
+
+class AnswerCache:
+    """Answers already generated, on disk: append-only JSON lines `{"key", "answers": [[text, finish_reason], ...]}`, one line written
+    and flushed as soon as its answers exist. Opening it drops a torn or unreadable line (a write cut short) and rewrites the file."""
+    def __init__(self, path, log=print, sync_every_s: float = 10.0):
+        self.path, self.sync_every_s = Path(path), sync_every_s
+        self.entries: dict[str, list] = {}
+        self.reused = self.generated = 0
+        self.dropped = self._load()
+        if self.dropped: log(f"answer cache {self.path}: dropped {self.dropped} unreadable line(s) (a write cut short); those answers are generated again")
+        self._lock, self._file, self._synced = threading.Lock(), None, time.monotonic()
+
+    @staticmethod
+    def _entry(line: bytes):
+        try: rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError): return None
+        ok = (isinstance(rec, dict) and isinstance(rec.get("key"), str) and isinstance(rec.get("answers"), list)
+              and all(isinstance(a, list) and len(a) == 2 and all(isinstance(x, str) for x in a) for a in rec["answers"]))
+        return rec if ok else None
+
+    def _load(self) -> int:
+        if not self.path.is_file(): return 0
+        lines = self.path.read_bytes().split(b"\n")
+        complete, torn = lines[:-1], lines[-1]  # a file that ends mid-line was cut during a write
+        good, dropped = [], int(bool(torn))
+        for line in complete:
+            rec = self._entry(line)
+            if rec is None: dropped += 1; continue
+            self.entries[rec["key"]] = rec["answers"]; good.append(line)
+        if dropped: atomic_write(self.path, b"".join(l + b"\n" for l in good))
+        return dropped
+
+    def __len__(self): return len(self.entries)
+
+    def get(self, key: str) -> list | None:
+        "The cached answers under `key` as `Completion`s, or None."
+        if (got := self.entries.get(key)) is None: return None
+        self.reused += len(got)
+        return [Completion(t, f) for t, f in got]
+
+    def put(self, key: str, answers: list):
+        "Append the answers under `key` (thread-safe); the line is on disk (in the OS's cache) when this returns."
+        rec = [[str(a), getattr(a, "finish_reason", "stop")] for a in answers]
+        line = json.dumps({"key": key, "answers": rec}, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()  # a kill -9 of this process keeps the line; fsync (below, at most every few seconds) covers a node failure
+            if time.monotonic() - self._synced > self.sync_every_s: os.fsync(self._file.fileno()); self._synced = time.monotonic()
+            self.entries[key] = rec
+            self.generated += len(rec)
+
+    def close(self):
+        with self._lock:
+            if self._file is not None: os.fsync(self._file.fileno()); self._file.close(); self._file = None
+
+    def summary(self) -> str:
+        return f"{self.reused} answers reused from {self.path.name}, {self.generated} generated"
+
+def stage_answer_cache(run_dir, stage_id: str, name: str, log=print) -> AnswerCache:
+    "A stage's answer cache `name`: a hidden folder of the stage directory, which the runner keeps when it re-runs the stage."
+    return AnswerCache(stage_dir(run_dir, stage_id) / ".cache" / f"{name}.jsonl", log)
 
 # %% ../nbs/00b_generate.ipynb #669cab39
 def nucleus(scores: torch.Tensor, temperature: float, top_p: float, window: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,8 +156,9 @@ def _contiguous_head_input(model):
 
 class TransformersGenerator:
     "Batched chat generation with a local `transformers` causal LM."
-    def __init__(self, model, tokenizer, batch_size: int = 8, progress: bool = True, **sampling):
+    def __init__(self, model, tokenizer, batch_size: int = 8, progress: bool = True, cache: AnswerCache | None = None, identity: str = "", **sampling):
         self.model, self.tok, self.batch_size, self.progress = model, tokenizer, batch_size, progress
+        self.cache, self.identity = cache, identity  # identity: the weights (and active adapter) the answers come from; set it when switching adapters
         self.sampling = Sampling(**sampling)
         self.tok.padding_side = "left"
         _contiguous_head_input(model)
@@ -113,19 +187,34 @@ class TransformersGenerator:
         ended = [any(t in stops for t in row.tolist()) for row in new]
         return [Completion(t, "stop" if e else "length") for t, e in zip(texts, ended)]
 
+    def _key(self, texts: list[str], s: Sampling, seed: int) -> str:
+        if not self.identity: raise ValueError("a TransformersGenerator with a cache needs identity: the model (and adapter) its answers come from")
+        import transformers
+        where = f"{self.identity}|{str(self.model.dtype).replace('torch.', '')}|{self.model.device.type}|torch {torch.__version__}|transformers {transformers.__version__}"
+        return answer_key(where, texts, {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}, seed)
+
+    def plan(self, texts: list[str]) -> list[list[int]]:
+        "The batches (lists of prompt indices) for `texts`: longest first, so each batch pads little; a function of `texts` alone."
+        lengths = [len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        return [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
     def __call__(self, prompts, return_exceptions: bool = False, **sampling) -> list:
         s = replace(self.sampling, **sampling)
         texts = [self.render(p) for p in prompts]
-        lengths = [len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         answers: list = [None] * len(texts)
-        starts = range(0, len(order), self.batch_size)
-        for b, start in enumerate(tqdm(starts, desc="generate", unit="batch", disable=not self.progress or len(starts) < 2)):
-            idx = order[start:start + self.batch_size]
-            try: outs = self._batch([texts[i] for i in idx], s, s.seed + b)
-            except Exception as e:
-                if not return_exceptions: raise
-                outs = [GenerationError(f"batch {b} failed: {e}")] * len(idx)
+        batches = self.plan(texts)
+        for b, idx in enumerate(tqdm(batches, desc="generate", unit="batch", disable=not self.progress or len(batches) < 2)):
+            batch, seed = [texts[i] for i in idx], s.seed + b
+            key = self._key(batch, s, seed) if self.cache is not None else None
+            outs = self.cache.get(key) if key else None
+            if outs is None:
+                try:
+                    outs = self._batch(batch, s, seed)
+                    if key: self.cache.put(key, outs)
+                except Exception as e:  # a failed batch is not cached: a re-run tries it again
+                    if not return_exceptions: raise
+                    outs = [GenerationError(f"batch {b} failed: {e}")] * len(idx)
             for i, o in zip(idx, outs): answers[i] = o
         return answers
 
@@ -149,10 +238,10 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 class OpenAIGenerator:
     "Chat generation through an OpenAI-compatible endpoint, with timeouts, retries and a concurrency limit."
     def __init__(self, base_url: str, model: str = "default", api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 120.0,
-                 max_retries: int = 3, backoff_s: float = 1.0, concurrency: int = 4, progress: bool = True, **sampling):
+                 max_retries: int = 3, backoff_s: float = 1.0, concurrency: int = 4, progress: bool = True, cache: AnswerCache | None = None, **sampling):
         self.url = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/v1") else "/v1") + "/chat/completions"
         self.model, self.timeout_s, self.max_retries, self.backoff_s = model, timeout_s, max_retries, backoff_s
-        self.concurrency, self.progress = concurrency, progress
+        self.concurrency, self.progress, self.cache = concurrency, progress, cache
         self.sampling = Sampling(**sampling)
         key = os.environ.get(api_key_env, "")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -188,14 +277,24 @@ class OpenAIGenerator:
             except ValueError as e: problem = f"malformed response: {e}"
         raise GenerationError(f"{self.url}: {problem} ({self.max_retries + 1} attempts)")
 
+    def _key(self, prompt, s: Sampling, seed: int) -> str:
+        # the served model's name, not the URL: a requeued job finds its server on another node
+        return answer_key(f"openai:{self.model}", as_messages(prompt), {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}, seed)
+
     def __call__(self, prompts, return_exceptions: bool = False, **sampling) -> list:
-        seed = sampling.pop("seed", self.sampling.seed)
+        s = replace(self.sampling, **sampling)
+        seed = s.seed
+        sampling.pop("seed", None)
         def one(i_p):
-            i, p = i_p
-            try: return self.chat(p, seed=seed + i, **sampling)  # one seed per prompt: equal prompts still differ
+            i, p = i_p  # one seed per prompt (seed + its index): equal prompts still differ
+            key = self._key(p, s, seed + i) if self.cache is not None else None
+            if key and (got := self.cache.get(key)) is not None: return got[0]
+            try: answer = self.chat(p, seed=seed + i, **sampling)
             except GenerationError as e:
                 if return_exceptions: return e
                 raise
+            if key: self.cache.put(key, [answer])
+            return answer
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(tqdm(pool.map(one, enumerate(prompts)), total=len(prompts), desc="generate", unit="prompt",
                              disable=not self.progress or len(prompts) < 2))
@@ -215,17 +314,19 @@ def check_endpoint_url(key: str, url: str) -> str:
     return url
 
 # %% ../nbs/00b_generate.ipynb #300945f5
-def make_generator(cfg, model=None, tokenizer=None, progress: bool = True):
-    "The teacher generator a `RunConfig` describes."
+def make_generator(cfg, model=None, tokenizer=None, progress: bool = True, cache: AnswerCache | None = None, run_dir=None):
+    "The teacher generator a `RunConfig` describes; with `cache`, its answers are cached (a local model is named by its content hash, `model_identity`)."
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     if cfg.teacher_url:
         return OpenAIGenerator(cfg.teacher_url, model=cfg.teacher_model or "default", api_key_env=cfg.teacher_api_key_env,
                                timeout_s=cfg.teacher_timeout_s, max_retries=cfg.teacher_max_retries,
-                               concurrency=cfg.teacher_concurrency, progress=progress, **sampling)
+                               concurrency=cfg.teacher_concurrency, progress=progress, cache=cache, **sampling)
     if model is None:
         model, tokenizer = load_model(cfg.teacher_model or cfg.model, device=cfg.device, dtype=cfg.teacher_dtype,
                                       cache_dir=cfg.model_cache, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
-    return TransformersGenerator(model, tokenizer, batch_size=cfg.gen_batch_size, progress=progress, **sampling)
+    spec = cfg.teacher_model or cfg.model
+    identity = model_identity(spec, cfg.model_cache, run_dir) if cache is not None else ""
+    return TransformersGenerator(model, tokenizer, batch_size=cfg.gen_batch_size, progress=progress, cache=cache, identity=identity, **sampling)
 
 # %% ../nbs/00b_generate.ipynb #4a2dc754
 MODEL_INFO = "model.json"  # what stage 00 loaded: spec, sha256, size
@@ -246,6 +347,17 @@ def prepare_models(cfg, run_dir, log=print) -> dict:
     check = [{"prompt": p, "answer": a} for p, a in zip(CHECK_PROMPTS, answers)]
     write_jsonl(out / GENERATION_CHECK, check)
     return {"model": info, "generation_check": check, "seconds": round(time.perf_counter() - t0, 2)}
+
+def model_identity(spec: str, cache_dir=None, run_dir=None) -> str:
+    "`spec@sha256` of a local model: the hash stage 00 recorded when it describes this spec (a 14B model is hashed once per run), else hashed now."
+    if run_dir is not None and (info_path := stage_dir(run_dir, "00") / MODEL_INFO).is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("spec") == spec and info.get("sha256"): return f"{spec}@{info['sha256']}"
+    return f"{spec}@{describe_model(spec, cache_dir=cache_dir)['sha256']}"
+
+def adapter_identity(base_identity: str, name: str, adapter_dir) -> str:
+    "The identity of a base model with one adapter active: the base's and the adapter files' content hash."
+    return f"{base_identity}+{name}@{tree_sha256(adapter_dir)}"
 
 def prepare_metrics(result: dict) -> dict:
     "What the manifest records of stage 00."

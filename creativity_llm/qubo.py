@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .core import StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
 from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity
-from .generate import TransformersGenerator
+from .generate import TransformersGenerator, adapter_identity, model_identity, stage_answer_cache
 from .models import adapter_name, attach_adapters, load_model
 from .sources import Document, is_invention
 from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, Job, NearDupIndex, check_leakage, convergent_messages, creativity_messages,
@@ -442,10 +442,12 @@ def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) ->
     for r in seed_rows: dedup.add(f"seed/{r['id']}", r["response"])
     base, tok = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
     model = attach_adapters(base, {e["id"]: stage_dir(run_dir, "02") / e["adapter"] for e in team})
-    gen = TransformersGenerator(model, tok, batch_size=cfg.gen_batch_size, progress=False, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+    cache, base_identity = stage_answer_cache(run_dir, "03", "team", log), model_identity(cfg.model, cfg.model_cache or None, run_dir)
+    gen = TransformersGenerator(model, tok, batch_size=cfg.gen_batch_size, progress=False, cache=cache, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     records, rejected, per_expert = [], [], {}
     for e in tqdm(team, desc="team", unit="expert"):
         model.set_adapter(adapter_name(e["id"]))
+        gen.identity = adapter_identity(base_identity, e["id"], stage_dir(run_dir, "02") / e["adapter"])
         jobs = team_jobs(e, list(docs.values()), seen, cfg.team_docs_per_expert, cfg.synth_n_ideas)
         lists, st_list, rej = run_jobs(gen, jobs, cfg.synth_max_retries, cfg.seed, cfg.synth_max_new_tokens, dedup, log=lambda *a: None)
         conv_jobs = [Job(j.key, convergent_messages(docs[j.meta["source_id"]], j.meta["category"], lists[j.key][0]["ideas"]), "convergent", j.lang, j.meta)
@@ -463,7 +465,8 @@ def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) ->
         log(f"[03] {e['id']}: {len(mine)} pairs from {len(jobs)} prompts")
     _, groups, held = stage01_split(run_dir, cfg.near_dup_threshold)
     leakage = check_leakage(records, held, cfg.near_dup_threshold, groups)  # raises on any leak
-    return {"records": records, "rejected": rejected, "per_expert": per_expert, "documents": len(docs), "leakage_check": leakage}
+    cache.close(); log(f"[03] answer cache: {cache.summary()}")
+    return {"records": records, "rejected": rejected, "per_expert": per_expert, "documents": len(docs), "leakage_check": leakage, "answers_reused": cache.reused}
 
 # %% ../nbs/03_qubo.ipynb #e46a6441
 def plot_team_terms(comparison: dict, path=None, title: str = "stage 03: energy by term"):
@@ -509,7 +512,7 @@ def select_and_generate(cfg: RunConfig, run_dir, log=print) -> dict:
     write_json(out / TEAM, summary)  # timings go to the manifest (the stage's metrics): two runs write the same bytes
     fig = plot_team_terms(sel["comparison"], out / "team_energy.png", f"stage 03: {sel['n_experts']} experts, K = {sel['K']}")
     log(f"[03] team of {sel['K']} by {sel['solver']} (energy {summary['energy']:.4f}); {len(recs)} team pairs")
-    return {**summary, "selection_seconds": round(t_sel, 3), "solver_seconds": sel["solver_seconds"], "seconds": round(time.perf_counter() - t0, 1), "figure": fig}
+    return {**summary, "answers_reused": gen["answers_reused"], "selection_seconds": round(t_sel, 3), "solver_seconds": sel["solver_seconds"], "seconds": round(time.perf_counter() - t0, 1), "figure": fig}
 
 # %% ../nbs/03_qubo.ipynb #b8777c1b
 @dataclass
@@ -533,7 +536,7 @@ class QuboConfig(StageConfig):
 # %% ../nbs/03_qubo.ipynb #96b550c0
 def qubo_metrics(result: dict) -> dict:
     "What the manifest records of stage 03."
-    out = {k: result[k] for k in ("pairs", "seconds", "selection_seconds", "solver_seconds") if k in result}
+    out = {k: result[k] for k in ("pairs", "answers_reused", "seconds", "selection_seconds", "solver_seconds") if k in result}
     if result.get("members"):
         out |= {"members": result["members"], "energy": result["energy"], "per_category": result["per_category"],
                 "solver_energies": {m: c["energy"] for m, c in result["comparison"].items()}}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_synthesis.ipynb #c55d8d6a
 from __future__ import annotations
-import hashlib, json, random, re, time, unicodedata
+import hashlib, random, re, time, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .core import StageConfig, StageContract, atomic_path, atomic_write, json_sha256, knob, require, stage_dir, write_json, write_jsonl
-from .generate import Completion, make_generator
+from .generate import Completion, make_generator, stage_answer_cache
 from .sources import SAMPLE_FILES, Document, detect_lang, is_invention, load_documents, load_sources, samples_dir
 from .taxonomy import CATEGORIES, CATEGORY_BY_KEY, LEHNERT_CATEGORIES, LEHNERT_EXAMPLES, SUBDOMAIN_BY_KEY
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['SEED_PAIRS', 'EVAL_HELDOUT', 'DOCUMENTS', 'SYSTEM', 'CREATIVITY_USER', 'LEHNERT_SYSTEM', 'QA_LABELS',
-           'FEWSHOT_VARIANTS', 'CONVERGENT_USER', 'CHOICE_LABEL', 'FAILURE_KINDS', 'DC_HEADINGS', 'AF_LABELS',
-           'CONTRACT', 'cell_task', 'creativity_messages', 'lehnert_messages', 'convergent_messages', 'normalize_text',
-           'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer', 'shingles', 'jaccard', 'NearDupIndex', 'Job',
-           'GenStats', 'run_jobs', 'render_dc', 'render_answer_first', 'evidence_sentence', 'prompt_hash',
-           'creativity_record', 'qa_record', 'category_of', 'deduplicate', 'document_groups', 'split_heldout',
-           'LeakageError', 'check_leakage', 'dataset_card', 'sample_corpus_cards', 'select_documents',
+           'FEWSHOT_VARIANTS', 'CONVERGENT_USER', 'CHOICE_LABEL', 'FAILURE_KINDS', 'SENTENCE_GAP', 'DC_HEADINGS',
+           'AF_LABELS', 'CONTRACT', 'cell_task', 'creativity_messages', 'lehnert_messages', 'convergent_messages',
+           'normalize_text', 'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer', 'shingles', 'jaccard',
+           'NearDupIndex', 'Job', 'GenStats', 'run_jobs', 'render_dc', 'render_answer_first', 'evidence_sentence',
+           'prompt_hash', 'creativity_record', 'qa_record', 'category_of', 'deduplicate', 'document_groups',
+           'split_heldout', 'LeakageError', 'check_leakage', 'dataset_card', 'sample_corpus_cards', 'select_documents',
            'creativity_jobs', 'qa_jobs', 'synthesize', 'SynthesisConfig', 'synthesis_metrics']
 
 # %% ../nbs/01_synthesis.ipynb #6c3909b9
@@ -169,6 +169,8 @@ def _sentences(text: str, unterminated_last: bool = True) -> list[str]:
         out += pieces
     return [s for s in out if s]
 
+SENTENCE_GAP = {"en": " ", "ja": ""}  # Japanese writes sentences on without a space
+
 def check_answer(text: str, kind: str, lang: str) -> tuple[dict | None, str | None]:
     "(parsed, None) for a usable answer, else (None, failure kind)."
     truncated = getattr(text, "finish_reason", "stop") == "length"
@@ -191,7 +193,7 @@ def check_answer(text: str, kind: str, lang: str) -> tuple[dict | None, str | No
         rest = body.replace("：", ":")[at + len(label):].strip()
         sents = _sentences(rest, unterminated_last=not truncated)
         if not sents: return None, "truncated" if truncated else "unparseable"
-        return {"choice": sents[0], "justification": " ".join(sents[1:]), "salvaged": truncated}, None
+        return {"choice": sents[0], "justification": SENTENCE_GAP[lang].join(sents[1:]), "salvaged": truncated}, None
     raise ValueError(f"unknown answer kind {kind!r}")
 
 # %% ../nbs/01_synthesis.ipynb #2d3360c7
@@ -302,7 +304,7 @@ AF_LABELS = {"en": ("Answer", "Rationale", "The abstract states"), "ja": ("回�
 def render_dc(ideas: list[str], choice: str, justification: str, lang: str) -> str:
     "The DC-format text of a creativity answer."
     div, conv = DC_HEADINGS[lang]
-    return f"{div}\n" + "\n".join(f"{i}. {x}" for i, x in enumerate(ideas, 1)) + f"\n\n{conv}\n{choice} {justification}".rstrip()
+    return f"{div}\n" + "\n".join(f"{i}. {x}" for i, x in enumerate(ideas, 1)) + f"\n\n{conv}\n{choice}{SENTENCE_GAP[lang]}{justification}".rstrip()
 
 def render_answer_first(answer: str, rationale: str, lang: str) -> str:
     a, r, _ = AF_LABELS[lang]
@@ -487,7 +489,11 @@ def synthesize(cfg: RunConfig, run_dir, generator=None, log=print) -> dict:
     loaded = load_sources(cfg.synth_sources, on_error="skip" if cfg.synth_skip_bad_rows else "raise")
     inventions, academic = select_documents(loaded.docs, cfg.synth_langs.split(","), cfg.synth_max_docs)
     log(f"sources: {len(loaded.docs)} documents ({len(loaded.skipped)} rows skipped); using {len(inventions)} inventions, {len(academic)} academic")
-    if generator is None: generator = make_generator(cfg)
+    cache = None
+    if generator is None:  # a generator passed in (a test double, one already loaded) brings its own cache, or none
+        cache = stage_answer_cache(run_dir, "01", "teacher", log)
+        generator = make_generator(cfg, cache=cache, run_dir=run_dir)
+        if len(cache): log(f"answer cache: {len(cache)} entries from an earlier run (reused where their key matches)")
     teacher, rng = _teacher_name(cfg), random.Random(cfg.seed)
     docs_by_id = {d.id: d for d in inventions + academic}
 
@@ -522,7 +528,9 @@ def synthesize(cfg: RunConfig, run_dir, generator=None, log=print) -> dict:
                                                            for q, _, _ in qas.values()),
              "leakage_check": leakage}
     _write_outputs(out, cfg, loaded, inventions + academic, train, held, rej + rej_conv + rej_qa, stats, teacher)
-    return {**stats, "seconds": round(time.perf_counter() - t0, 1)}  # timings go to the manifest, never into a stage output
+    reused = 0
+    if cache is not None: cache.close(); reused = cache.reused; log(f"answer cache: {cache.summary()}")
+    return {**stats, "answers_reused": reused, "seconds": round(time.perf_counter() - t0, 1)}  # reuse and timings go to the manifest, never into a stage output  # timings go to the manifest, never into a stage output
 
 # %% ../nbs/01_synthesis.ipynb #22a469a6
 def _to_parquet(path: Path, rows: list[dict]):
@@ -586,7 +594,7 @@ class SynthesisConfig(StageConfig):
 # %% ../nbs/01_synthesis.ipynb #644c6328
 def synthesis_metrics(stats: dict) -> dict:
     "What the manifest records of stage 01."
-    return {k: stats[k] for k in ("pairs", "train", "heldout", "pairs_per_category", "creativity", "convergent", "qa", "rows_skipped", "seconds")}
+    return {k: stats[k] for k in ("pairs", "train", "heldout", "pairs_per_category", "creativity", "convergent", "qa", "rows_skipped", "answers_reused", "seconds")}
 
 CONTRACT = StageContract(config=SynthesisConfig, outputs=(SEED_PAIRS, EVAL_HELDOUT, DOCUMENTS, "rejected.jsonl", "skipped_rows.jsonl", "stats.json", "cards"),
                          run=synthesize, metrics=synthesis_metrics)
