@@ -117,7 +117,9 @@ class AnswerCache:
 
 def stage_answer_cache(run_dir, stage_id: str, name: str, log=print) -> AnswerCache:
     "A stage's answer cache `name`: a hidden folder of the stage directory, which the runner keeps when it re-runs the stage."
-    return AnswerCache(stage_dir(run_dir, stage_id) / ".cache" / f"{name}.jsonl", log)
+    cache = AnswerCache(stage_dir(run_dir, stage_id) / ".cache" / f"{name}.jsonl", log)
+    if len(cache): log(f"answer cache {name}: {len(cache)} entries from an earlier run, reused where their key matches")
+    return cache
 
 # %% ../nbs/00b_generate.ipynb #669cab39
 def nucleus(scores: torch.Tensor, temperature: float, top_p: float, window: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:

@@ -493,7 +493,6 @@ def synthesize(cfg: RunConfig, run_dir, generator=None, log=print) -> dict:
     if generator is None:  # a generator passed in (a test double, one already loaded) brings its own cache, or none
         cache = stage_answer_cache(run_dir, "01", "teacher", log)
         generator = make_generator(cfg, cache=cache, run_dir=run_dir)
-        if len(cache): log(f"answer cache: {len(cache)} entries from an earlier run (reused where their key matches)")
     teacher, rng = _teacher_name(cfg), random.Random(cfg.seed)
     docs_by_id = {d.id: d for d in inventions + academic}
 
