@@ -22,6 +22,7 @@ SKIP = {  # glob (relative to the run directory, '/'-separated) → why its byte
     ".run.lock": "lock file of the runner",
     ".manifest.lock": "lock file of the manifest",
     "*/tensorboard/*": "TensorBoard event files (stage 05's and the expert bank's): named by time, host and pid, each event stamped with its wall time",
+    "*/.cache/*.jsonl": "answer caches: scratch state a stage keeps to resume; lines are appended as answers arrive (endpoint answers in completion order), and a resumed run keeps its first run's lines",
 }
 
 
