@@ -137,13 +137,18 @@ def nucleus(scores: torch.Tensor, temperature: float, top_p: float, window: int 
     return ids, p / p.sum(-1, keepdim=True)
 
 class NucleusSampler(LogitsProcessor):
-    "Temperature and top-p sampling for greedy search: draws from `nucleus` and leaves the drawn token the only finite score."
-    def __init__(self, temperature: float, top_p: float, window: int = 1024):
-        self.temperature, self.top_p, self.window = temperature, top_p, window
+    """Temperature and top-p sampling for greedy search: draws from `nucleus` and leaves the drawn token the only finite score.
+    With `row_seeds`, each row draws from its own seeded generator: a row's draws do not depend on the other rows of the batch."""
+    def __init__(self, temperature: float, top_p: float, window: int = 1024, row_seeds: list[int] | None = None):
+        self.temperature, self.top_p, self.window, self.row_seeds, self._rngs = temperature, top_p, window, row_seeds, None
 
     def __call__(self, input_ids, scores):
         ids, p = nucleus(scores, self.temperature, self.top_p, self.window)
-        drawn = ids.gather(1, torch.multinomial(p, 1))
+        if self.row_seeds is None: picks = torch.multinomial(p, 1)
+        else:
+            if self._rngs is None: self._rngs = [torch.Generator(p.device).manual_seed(s) for s in self.row_seeds]
+            picks = torch.cat([torch.multinomial(p[i:i + 1], 1, generator=g) for i, g in enumerate(self._rngs)])
+        drawn = ids.gather(1, picks)
         return torch.full_like(scores, -math.inf).scatter_(1, drawn, 0.0)
 
 # %% ../nbs/00b_generate.ipynb #92bda2dc
@@ -175,10 +180,10 @@ class TransformersGenerator:
         return "\n\n".join(m["content"] for m in msgs) + ("" if prefill else "\n\n")
 
     @torch.inference_mode()
-    def _batch(self, texts: list[str], s: Sampling, seed: int) -> list[str]:
+    def _batch(self, texts: list[str], s: Sampling, seed: int, row_seeds: list[int] | None = None) -> list[str]:
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
         kw = dict(max_new_tokens=s.max_new_tokens, pad_token_id=self.tok.pad_token_id, do_sample=False, temperature=None, top_p=None, top_k=None)
-        if s.temperature > 0: kw["logits_processor"] = LogitsProcessorList([NucleusSampler(s.temperature, s.top_p)])
+        if s.temperature > 0: kw["logits_processor"] = LogitsProcessorList([NucleusSampler(s.temperature, s.top_p, row_seeds=row_seeds)])
         with torch.random.fork_rng(devices=[self.model.device] if self.model.device.type == "cuda" else []):
             torch.manual_seed(seed)
             out = self.model.generate(**enc, **kw)
@@ -194,6 +199,10 @@ class TransformersGenerator:
         import transformers
         where = f"{self.identity}|{str(self.model.dtype).replace('torch.', '')}|{self.model.device.type}|torch {torch.__version__}|transformers {transformers.__version__}"
         return answer_key(where, texts, {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}, seed)
+
+    def answer_batch(self, prompts, row_seeds: list[int], **sampling) -> list:
+        "The answers to `prompts` generated as one batch, row i sampled with its own seed `row_seeds[i]` (a server's concurrent requests)."
+        return self._batch([self.render(p) for p in prompts], replace(self.sampling, **sampling), 0, row_seeds)
 
     def plan(self, texts: list[str]) -> list[list[int]]:
         "The batches (lists of prompt indices) for `texts`: longest first, so each batch pads little; a function of `texts` alone."

@@ -23,7 +23,7 @@ from .lora import LoraStageConfig
 from .graft import GraftConfig
 from .evaluation import EvalConfig
 from .models import ModelSpecError
-from .serve import serve
+from .serve import parse_lora_args, serve
 from . import evaluation, experts, generate, graft, models, scoring, sources, training  # their checks (and stage 02's array command) of values outside the configuration
 
 # %% auto #0
@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--model-cache", default="")
     sv.add_argument("--max-new-tokens", type=int, default=256)
     sv.add_argument("--trust-remote-code", action="store_true")
+    sv.add_argument("--lora", action="append", default=[], metavar="NAME=PATH", help="a LoRA adapter served as model NAME (repeatable), as vLLM's --lora-modules")
+    sv.add_argument("--max-batch", type=int, default=16, help="requests generated together at most")
+    sv.add_argument("--batch-window-ms", type=float, default=20.0, help="how long a batch waits for more requests after its first")
     return ap
 
 # %% ../nbs/00d_pipeline.ipynb #154860e5
@@ -326,7 +329,8 @@ def main(argv=None) -> int:
                       f"{s.module}: run {c.run.__name__}, config {c.config.__name__}, writes {', '.join(c.outputs)}")
             return 0
         if args.cmd == "serve":
-            try: serve(args.model, args.host, args.port, args.device, args.dtype, args.model_cache, args.trust_remote_code, args.max_new_tokens)
+            try: serve(args.model, args.host, args.port, args.device, args.dtype, args.model_cache, args.trust_remote_code, args.max_new_tokens,
+                       parse_lora_args(args.lora), args.max_batch, args.batch_window_ms)
             except ModelSpecError as e: raise ConfigError(str(e)) from None
             return 0
         if args.cmd == "experts": return experts_command(args)

@@ -4,19 +4,22 @@
 
 # %% ../nbs/00c_serve.ipynb #2c191930
 from __future__ import annotations
-import json, random, threading, time, uuid
+import json, queue, random, threading, time, uuid
+from collections import Counter
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from .core import RunSettings
 from .generate import TransformersGenerator, as_messages
-from .models import load_model
+from .models import ModelSet, load_model
 
 # %% auto #0
-__all__ = ['make_server', 'serve']
+__all__ = ['BatchingEngine', 'make_server', 'parse_lora_args', 'serve']
 
 # %% ../nbs/00c_serve.ipynb #7d369ebb
 def _parse_request(body: bytes, max_tokens_cap: int = 4096) -> dict:
-    "Validated sampling arguments from a chat-completions request body; `ValueError` says what is wrong."
+    "Validated arguments (`model`, `messages` and the sampling settings) from a chat-completions request body; `ValueError` says what is wrong."
     try: req = json.loads(body or b"")
     except json.JSONDecodeError: raise ValueError("request body is not JSON") from None
     if not isinstance(req, dict): raise ValueError("request body must be a JSON object")
@@ -24,32 +27,80 @@ def _parse_request(body: bytes, max_tokens_cap: int = 4096) -> dict:
     try: messages = as_messages(req["messages"])
     except TypeError as e: raise ValueError(str(e)) from None
     if req.get("n", 1) != 1: raise ValueError("only n=1 is supported")
-    args = {"messages": messages}  # a final assistant turn is continued (prefill), as vLLM's continue_final_message
+    if req.get("model") is not None and not isinstance(req["model"], str): raise ValueError("'model' must be a string")
+    args = {"model": req.get("model"), "messages": messages}  # a final assistant turn is continued (prefill), as vLLM's continue_final_message
     for key, name, typ in (("max_tokens", "max_new_tokens", int), ("temperature", "temperature", (int, float)),
                            ("top_p", "top_p", (int, float)), ("seed", "seed", int)):
         if req.get(key) is not None:
             if not isinstance(req[key], typ) or isinstance(req[key], bool): raise ValueError(f"'{key}' has the wrong type")
             args[name] = req[key]
     if args.get("max_new_tokens", 1) < 1: raise ValueError("'max_tokens' must be >= 1")
-    args["max_new_tokens"] = min(args.get("max_new_tokens", max_tokens_cap), max_tokens_cap)  # finish_reason 'length' tells the client
+    if args.get("max_new_tokens", 0) > max_tokens_cap:
+        raise ValueError(f"'max_tokens' is {args['max_new_tokens']}, more than this server generates ({max_tokens_cap}); start it with a larger --max-new-tokens")
+    args.setdefault("max_new_tokens", max_tokens_cap)
     if args.get("temperature", 0) < 0: raise ValueError("'temperature' must be >= 0")
     if "seed" not in args: args["seed"] = random.randrange(2**31)  # no seed asked for: sample freshly, as OpenAI does
     return args
 
-# %% ../nbs/00c_serve.ipynb #f5f8c987
-def make_server(generator: TransformersGenerator, model_name: str, host: str = "127.0.0.1", port: int = 8000,
-                max_tokens_cap: int = 4096) -> ThreadingHTTPServer:
-    "An HTTP server answering chat completions with `generator` (call `serve_forever` on it)."
-    lock = threading.Lock()
+# %% ../nbs/00c_serve.ipynb #e19138e7
+class BatchingEngine:
+    """Answers concurrent requests together: those that arrive within `window_s` of each other (at most `max_batch`) and ask for the
+    same model and sampling settings are one batch, each row sampled with its own seed. `adapters` ({served name: folder}) are LoRA adapters."""
+    def __init__(self, generator: TransformersGenerator, adapters: dict | None = None, max_batch: int = 16, window_s: float = 0.02):
+        self.gen, self.max_batch, self.window_s = generator, max_batch, window_s
+        self.models = ModelSet(generator.model, generator.tok, {n: Path(p) for n, p in (adapters or {}).items()})
+        self.gen.model = self.models.model
+        self.adapters = dict(self.models.adapters)
+        self.batch_sizes: Counter = Counter()  # how many batches of each size were generated
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._loop, daemon=True, name="batching-engine").start()
 
+    def submit(self, messages, adapter: str | None = None, **sampling) -> Future:
+        "A future of (answer, batch size) for one request; `adapter` None is the base."
+        if adapter is not None and adapter not in self.adapters: raise KeyError(adapter)
+        fut: Future = Future()
+        self._queue.put((adapter, messages, sampling, fut))
+        return fut
+
+    def _gather(self) -> list:
+        pending = [self._queue.get()]
+        deadline = time.monotonic() + self.window_s
+        while len(pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+            try: pending.append(self._queue.get(timeout=left))
+            except queue.Empty: break
+        return pending
+
+    def _loop(self):
+        while True:
+            groups: dict = {}
+            for req in self._gather():
+                adapter, _, sampling, _ = req
+                groups.setdefault((adapter, tuple(sorted((k, v) for k, v in sampling.items() if k != "seed"))), []).append(req)
+            for (adapter, settings), reqs in groups.items(): self._run(adapter, dict(settings), reqs)
+
+    def _run(self, adapter, settings: dict, reqs: list):
+        try:
+            with self.models.use(adapter or "base"):
+                outs = self.gen.answer_batch([r[1] for r in reqs], [r[2]["seed"] for r in reqs], **settings)
+        except Exception as e:
+            for r in reqs: r[3].set_exception(e)
+            return
+        self.batch_sizes[len(reqs)] += 1
+        for r, o in zip(reqs, outs): r[3].set_result((o, len(reqs)))
+
+# %% ../nbs/00c_serve.ipynb #f5f8c987
+def make_server(engine: BatchingEngine, model_name: str, host: str = "127.0.0.1", port: int = 8000,
+                max_tokens_cap: int = 4096) -> ThreadingHTTPServer:
+    "An HTTP server answering chat completions through `engine` (call `serve_forever` on it); `model_name` is the base's served name."
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def _send(self, status: int, obj: dict):
+        def _send(self, status: int, obj: dict, headers: dict | None = None):
             body = json.dumps(obj, ensure_ascii=False).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items(): self.send_header(k, v)
             self.end_headers()
             self.wfile.write(body)
 
@@ -57,7 +108,10 @@ def make_server(generator: TransformersGenerator, model_name: str, host: str = "
 
         def do_GET(self):
             if self.path == "/health": return self._send(200, {"status": "ok", "model": model_name})
-            if self.path == "/v1/models": return self._send(200, {"object": "list", "data": [{"id": model_name, "object": "model"}]})
+            if self.path == "/v1/models":
+                data = [{"id": model_name, "object": "model", "owned_by": "creativity-llm", "root": model_name, "parent": None}]
+                data += [{"id": n, "object": "model", "owned_by": "creativity-llm", "root": str(p), "parent": model_name} for n, p in engine.adapters.items()]
+                return self._send(200, {"object": "list", "data": data})
             self._send(404, {"error": {"message": f"no route {self.path}"}})
 
         def do_POST(self):
@@ -69,28 +123,43 @@ def make_server(generator: TransformersGenerator, model_name: str, host: str = "
             if self.path.rstrip("/") != "/v1/chat/completions": return self._send(404, {"error": {"message": f"no route {self.path}"}})
             try: args = _parse_request(body, max_tokens_cap)
             except ValueError as e: return self._send(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
-            messages = args.pop("messages")
-            try:
-                with lock: text = generator([messages], **args)[0]
+            name, messages = args.pop("model"), args.pop("messages")
+            adapter = None if name in (None, "default", model_name) else name
+            if adapter is not None and adapter not in engine.adapters:
+                return self._send(404, {"error": {"message": f"The model `{name}` does not exist: served are {', '.join([model_name, *engine.adapters])}",
+                                                  "type": "NotFoundError"}})
+            try: text, batch = engine.submit(messages, adapter, **args).result()
             except Exception as e: return self._send(500, {"error": {"message": f"generation failed: {e}"}})
-            finish = getattr(text, "finish_reason", "stop")
             self._send(200, {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": model_name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "finish_reason": finish}],
-            })
+                "model": name or model_name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "finish_reason": getattr(text, "finish_reason", "stop")}],
+            }, {"X-Batch-Size": str(batch)})
 
     return ThreadingHTTPServer((host, port), Handler)
 
 # %% ../nbs/00c_serve.ipynb #7ae0ce97
+def parse_lora_args(items) -> dict[str, str]:
+    "`--lora NAME=PATH` arguments as {name: path}; `ValueError` for a malformed one, a repeated name or a missing folder."
+    out = {}
+    for item in items or ():
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path: raise ValueError(f"--lora {item!r}: expected NAME=PATH")
+        if name in out: raise ValueError(f"--lora {name}: given twice")
+        if not (Path(path) / "adapter_config.json").is_file(): raise ValueError(f"--lora {name}={path}: no adapter_config.json there")
+        out[name] = path
+    return out
+
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, device: str = "auto", dtype: str = "auto",
-          cache_dir: str = "", trust_remote_code: bool = False, max_new_tokens: int = 256):
-    "Load `model` (a model spec) and answer chat completions on `host:port` until interrupted."
+          cache_dir: str = "", trust_remote_code: bool = False, max_new_tokens: int = 256, adapters: dict | None = None,
+          max_batch: int = 16, batch_window_ms: float = 20.0):
+    "Load `model` (a model spec) with its LoRA `adapters` ({served name: folder}) and answer chat completions on `host:port` until interrupted."
     RunSettings(device=device, dtype=dtype)  # the same checks as a run's configuration, one clear line if wrong
     m, tok = load_model(model, device=device, dtype=dtype, cache_dir=cache_dir or None, trust_remote_code=trust_remote_code)
-    srv = make_server(TransformersGenerator(m, tok, batch_size=1, progress=False, max_new_tokens=max_new_tokens), model, host, port,
-                      max_tokens_cap=max(max_new_tokens, 1))
-    print(f"serving {model} on http://{host}:{srv.server_address[1]}/v1", flush=True)
+    engine = BatchingEngine(TransformersGenerator(m, tok, progress=False, max_new_tokens=max_new_tokens), adapters,
+                            max_batch=max_batch, window_s=batch_window_ms / 1000)
+    srv = make_server(engine, model, host, port, max_tokens_cap=max(max_new_tokens, 1))
+    print(f"serving {model}" + (f" with adapters {', '.join(engine.adapters)}" if engine.adapters else "") + f" on http://{host}:{srv.server_address[1]}/v1", flush=True)
     try: srv.serve_forever()
     except KeyboardInterrupt: pass
     finally: srv.server_close()

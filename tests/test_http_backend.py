@@ -68,7 +68,7 @@ def proxy(server):
 
 
 def client(url, **kw):
-    return OpenAIGenerator(url, model="micro:llama", progress=False, backoff_s=0.05, **{"max_retries": 2, "timeout_s": 20, **kw})
+    return OpenAIGenerator(url, model="micro:llama", progress=False, backoff_s=0.05, **{"max_retries": 2, "timeout_s": 20, "max_new_tokens": 8, **kw})  # the server generates at most 8
 
 
 def test_success_direct_and_batched(server):
@@ -150,6 +150,10 @@ def test_api_key_from_environment(proxy, monkeypatch):
 def test_server_rejects_bad_requests(server):
     r = httpx.post(f"{server}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": "many"})
     assert r.status_code == 400 and "'max_tokens'" in r.json()["error"]["message"]
+    r = httpx.post(f"{server}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 9})
+    assert r.status_code == 400 and "more than this server generates (8)" in r.json()["error"]["message"]  # refused, never silently capped
+    r = httpx.post(f"{server}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "model": "an-adapter"})
+    assert r.status_code == 404 and "does not exist" in r.json()["error"]["message"]
     assert httpx.get(f"{server}/v1/models").json()["data"][0]["id"] == "micro:llama"
 
 
@@ -159,7 +163,8 @@ def test_judge_over_an_endpoint_counts_failures_and_survives_faults(server):
     from creativity_llm.evaluation import judge_generator, judge_answers
     proxy = FaultProxy(server)
     try:
-        cfg = RunConfig(model="micro:llama", judge_url=proxy.url + "/v1", judge_model="micro", teacher_max_retries=0, teacher_timeout_s=20.0)
+        cfg = RunConfig(model="micro:llama", judge_url=proxy.url + "/v1", judge_model="micro", teacher_max_retries=0, teacher_timeout_s=20.0,
+                        judge_max_new_tokens=8)
         gen, what = judge_generator(cfg, models=None)
         assert what == f"micro at {proxy.url}/v1"
         proxy.plan = ["503", "garbage"]
