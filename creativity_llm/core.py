@@ -165,6 +165,12 @@ class RunSettings(StageConfig):
     teacher_timeout_s: float = knob("seconds before one HTTP request is abandoned", 120.0)
     teacher_max_retries: int = knob("retries of one HTTP request after a timeout, 429 or 5xx", 3)
     teacher_concurrency: int = knob("HTTP requests in flight at once", 4)
+    engine_url: str = knob("OpenAI-compatible base URL of an engine serving the base model, adapters loaded by name (vLLM with --enable-lora, or creativity-llm serve); when set, stage 02's probes, 03's team pairs and 07's answers are generated there", "")
+    engine_model: str = knob("the base model's served name at engine_url (empty: the model spec)", "")
+    engine_api_key_env: str = knob("environment variable that holds the engine's API key", "OPENAI_API_KEY")
+    engine_concurrency: int = knob("requests in flight at engine_url: at least the engine's batch (vLLM --max-num-seqs) so that it never waits for us", 8)
+    engine_max_retries: int = knob("retries of one engine request after a timeout, 429 or 5xx", 3)
+    engine_timeout_s: float = knob("seconds before one engine request is abandoned: a few times the longest answer's generation under full load", 300.0)
     gen_batch_size: int = knob("prompts per batch for the local transformers generator", 32)
     max_new_tokens: int = knob("tokens generated per answer", 128)
     temperature: float = knob("sampling temperature (0: greedy)", 0.7)
@@ -177,10 +183,11 @@ class RunSettings(StageConfig):
         require(self.teacher_dtype in INFERENCE_DTYPES, "teacher_dtype", self.teacher_dtype, "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
         require(self.temperature >= 0, "temperature", self.temperature, "a number >= 0")
         require(0 < self.top_p <= 1, "top_p", self.top_p, "a number in (0, 1]")
-        for k in ("gen_batch_size", "max_new_tokens", "teacher_concurrency", "stage_timeout_s"):
+        for k in ("gen_batch_size", "max_new_tokens", "teacher_concurrency", "engine_concurrency", "stage_timeout_s"):
             require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        require(self.teacher_max_retries >= 0, "teacher_max_retries", self.teacher_max_retries, "an integer >= 0")
+        for k in ("teacher_max_retries", "engine_max_retries"): require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         require(self.teacher_timeout_s > 0, "teacher_timeout_s", self.teacher_timeout_s, "a number > 0")
+        require(self.engine_timeout_s > 0, "engine_timeout_s", self.engine_timeout_s, "a number > 0")
 
     @property
     def run_name(self) -> str: return self.run_id or self.preset

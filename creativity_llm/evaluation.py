@@ -13,7 +13,7 @@ import numpy as np
 
 from .core import (INFERENCE_DTYPES, ConfigError, Manifest, StageConfig, StageContract, atomic_path, finite, knob, require, stage_dir,
                                  tree_sha256, write_json)
-from .generate import MODEL_INFO, AnswerCache, OpenAIGenerator, TransformersGenerator, adapter_identity, model_identity, stage_answer_cache
+from .generate import MODEL_INFO, AnswerCache, OpenAIGenerator, TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
 from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
 from .lora import mode_key, tuned_adapters
 from .models import ModelSet, load_model
@@ -103,14 +103,20 @@ def model_identities(models: ModelSet, base_identity: str) -> dict[str, str]:
 
 def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg: RunConfig, progress: bool = False,
                    cache: AnswerCache | None = None, identities: dict[str, str] | None = None) -> list[dict]:
-    "Each model's answer to each prompt: rows {model, id, task, category, lang, answer}; with `cache`, `identities` names each model (`model_identities`)."
-    gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, cache=cache, max_new_tokens=cfg.eval_max_new_tokens,
-                                temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
-    rows = []
+    """Each model's answer to each prompt: rows {model, id, task, category, lang, answer}; with `cache`, `identities` names each model
+    (`model_identities`). With `cfg.engine_url` the answers come from the engine, each adapter loaded there by name."""
+    if cfg.engine_url: gen = engine_generator(cfg, cache, progress, max_new_tokens=cfg.eval_max_new_tokens)
+    else: gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, cache=cache,
+                                      max_new_tokens=cfg.eval_max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+    base_name, rows = getattr(gen, "model", None), []
     for name in names:
-        if cache is not None: gen.identity = identities[name]
-        with models.use(name):
-            answers = gen([p["messages"] for p in prompts], return_exceptions=True)
+        msgs = [p["messages"] for p in prompts]
+        if cfg.engine_url:
+            gen.model = base_name if name == "base" else gen.load_adapter(name, models.adapters[name])
+            answers = gen(msgs, return_exceptions=True)
+        else:
+            if cache is not None: gen.identity = identities[name]
+            with models.use(name): answers = gen(msgs, return_exceptions=True)
         rows += [{"model": name, **{k: p[k] for k in ("id", "task", "category", "lang")}, "answer": a if isinstance(a, str) else "",
                   "error": None if isinstance(a, str) else str(a)} for p, a in zip(prompts, answers)]
     return rows

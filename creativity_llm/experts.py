@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .core import (ConfigError, StageConfig, StageContract, StageIncomplete, atomic_path, file_sha256, json_sha256, knob, one_of,
                                  require, stage_dir, write_json, write_jsonl)
-from .generate import TransformersGenerator
+from .generate import TransformersGenerator, engine_generator
 from .models import describe_model
 from .scorer import PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .synthesis import EVAL_HELDOUT, SEED_PAIRS, SYSTEM
@@ -106,12 +106,13 @@ def answer_embeddings(model, tok, prompts: list[str], answers: list[str], batch_
     return np.concatenate(vecs) if vecs else np.zeros((0, 0))
 
 def profile_expert(peft_model, tok, probes: list[dict], scorer, batch_size: int = 8, max_new_tokens: int = 64,
-                   temperature: float = 0.7, top_p: float = 0.95, seed: int = 0) -> dict:
-    "Answers to the probes (adapter on), their quality by the scorer, and their embedding by the base model (adapter off)."
+                   temperature: float = 0.7, top_p: float = 0.95, seed: int = 0, generator=None) -> dict:
+    """Answers to the probes (adapter on; by `generator` when given, an engine serving the adapter), their quality by the scorer,
+    and their embedding by the base model (adapter off)."""
     gen = TransformersGenerator(peft_model, tok, batch_size=batch_size, progress=False, max_new_tokens=max_new_tokens,
                                 temperature=temperature, top_p=top_p, seed=seed)
     msgs = [p["messages"] for p in probes]
-    answers = ["1." + str(a) for a in gen(msgs)]
+    answers = ["1." + str(a) for a in (generator or gen)(msgs, max_new_tokens=max_new_tokens)]
     scores = [scorer.score(a) for a in answers]
     prompts = [gen.render(m[:-1] + [{"role": "assistant", "content": ""}]) for m in msgs]
     with peft_model.disable_adapter():
@@ -180,6 +181,7 @@ def expert_fingerprint(cfg: RunConfig, cell: dict, train: list[dict], val: list[
     pairs = lambda rs: [[r["id"], r.get("system"), r["instruction"], r.get(s.fmt) or r["response"]] for r in with_system(rs)]
     return json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "dtype": cfg.dtype, "cell": cell["id"], "train": pairs(train),
                         "val": pairs(val), "probes": [p["messages"] for p in probes], "sampling": [cfg.temperature, cfg.top_p, cfg.expert_probe_new_tokens],
+                        "engine": (cfg.engine_model or cfg.model) if cfg.engine_url else "",
                         "code": [training_code_sha256(), _experts_code_sha256()]})
 
 def _experts_code_sha256() -> str:
@@ -204,7 +206,11 @@ def train_expert(cfg: RunConfig, run_dir, cell: dict, probes: list[dict], scorer
                           settings=expert_settings(cfg), name=cell["id"])
     model, tok = stats.pop("model"), stats.pop("tokenizer")
     model.eval()
-    prof = profile_expert(model, tok, probes, scorer, cfg.gen_batch_size, cfg.expert_probe_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
+    engine = None
+    if cfg.engine_url:  # the probes go to the engine, with the adapter just saved loaded there by name
+        engine = engine_generator(cfg)
+        engine.model = engine.load_adapter(cell["id"], bank / "adapters" / cell["id"])
+    prof = profile_expert(model, tok, probes, scorer, cfg.gen_batch_size, cfg.expert_probe_new_tokens, cfg.temperature, cfg.top_p, cfg.seed, engine)
     card = {"id": cell["id"], "index": cell["index"], "category": cell["category"], "subdomain": cell["subdomain"], "mode": cfg.expert_mode,
             "train_pairs": len(train), "val_pairs": len(val), "train_ids": [r["id"] for r in train], "val_ids": [r["id"] for r in val],
             "optimizer_steps": stats["optimizer_steps"], "epochs": stats["epochs"], "trainable_parameters": stats["trainable_parameters"],

@@ -19,8 +19,9 @@ from tqdm import tqdm  # plain text bars: they read well in papermill logs and b
 # %% auto #0
 __all__ = ['GENERATION_VERSION', 'RETRY_STATUS', 'MODEL_INFO', 'GENERATION_CHECK', 'CHECK_PROMPTS', 'CONTRACT', 'GenerationError',
            'as_messages', 'Completion', 'Sampling', 'answer_key', 'AnswerCache', 'stage_answer_cache', 'nucleus',
-           'NucleusSampler', 'TransformersGenerator', 'OpenAIGenerator', 'check_endpoint_url', 'make_generator',
-           'prepare_models', 'model_identity', 'adapter_identity', 'prepare_metrics']
+           'NucleusSampler', 'TransformersGenerator', 'OpenAIGenerator', 'served_adapter_name', 'check_endpoint_url',
+           'engine_generator', 'make_generator', 'prepare_models', 'model_identity', 'adapter_identity',
+           'prepare_metrics']
 
 # %% ../nbs/00b_generate.ipynb #20982865
 class GenerationError(RuntimeError):
@@ -310,7 +311,29 @@ class OpenAIGenerator:
             return list(tqdm(pool.map(one, enumerate(prompts)), total=len(prompts), desc="generate", unit="prompt",
                              disable=not self.progress or len(prompts) < 2))
 
+    def served_models(self) -> set[str]:
+        "The names the endpoint serves (`GET /v1/models`): the base and the adapters it has loaded."
+        r = self._client.get(self.url.removesuffix("/chat/completions") + "/models")
+        if r.status_code != 200: raise GenerationError(f"{self.url}: GET /v1/models answered HTTP {r.status_code}: {r.text[:200]}")
+        return {m["id"] for m in r.json().get("data", [])}
+
+    def load_adapter(self, name: str, folder) -> str:
+        """Make the LoRA adapter in `folder` servable and return its served name, `served_adapter_name(name, folder)`: used as is when the
+        engine already serves it (vLLM `--lora-modules`, `serve --lora`), else loaded through `/v1/load_lora_adapter` (vLLM needs
+        VLLM_ALLOW_RUNTIME_LORA_UPDATING=True; the folder must be readable by the engine at the same path)."""
+        served = served_adapter_name(name, folder)
+        if served in self.served_models(): return served
+        r = self._client.post(self.url.removesuffix("/chat/completions") + "/load_lora_adapter",
+                              json={"lora_name": served, "lora_path": str(Path(folder).resolve())})
+        if r.status_code == 200 or (r.status_code == 400 and "already" in r.text): return served
+        raise GenerationError(f"{self.url}: loading adapter {served} from {folder} failed (HTTP {r.status_code}: {r.text[:200]}); start vLLM with "
+                              "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or with the --lora-modules that 'creativity-llm lora-modules' prints")
+
     def close(self): self._client.close()
+
+def served_adapter_name(name: str, folder) -> str:
+    "The name an engine serves an adapter under: its own name and the start of its content hash, so that a retrained adapter is a new model."
+    return f"{name}-{tree_sha256(folder)[:12]}"
 
 # %% ../nbs/00b_generate.ipynb #a7dda718
 def check_endpoint_url(key: str, url: str) -> str:
@@ -325,6 +348,12 @@ def check_endpoint_url(key: str, url: str) -> str:
     return url
 
 # %% ../nbs/00b_generate.ipynb #300945f5
+def engine_generator(cfg, cache: AnswerCache | None = None, progress: bool = False, **sampling) -> OpenAIGenerator:
+    "The client of the engine at `cfg.engine_url`, on the base model's served name; switch to an adapter with `gen.model = gen.load_adapter(...)`."
+    return OpenAIGenerator(cfg.engine_url, model=cfg.engine_model or cfg.model, api_key_env=cfg.engine_api_key_env, timeout_s=cfg.engine_timeout_s,
+                           max_retries=cfg.engine_max_retries, concurrency=cfg.engine_concurrency, progress=progress, cache=cache,
+                           **{"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed, **sampling})
+
 def make_generator(cfg, model=None, tokenizer=None, progress: bool = True, cache: AnswerCache | None = None, run_dir=None):
     "The teacher generator a `RunConfig` describes; with `cache`, its answers are cached (a local model is named by its content hash, `model_identity`)."
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)

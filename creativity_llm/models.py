@@ -275,3 +275,11 @@ class ModelSet:
             self.model.set_adapter(adapter_name(name)); yield self.model
         else: raise KeyError(f"no model {name!r}: {', '.join(self.names)}")
 
+    def add(self, name: str, folder) -> None:
+        "Attach one more adapter (a server loading one at run time)."
+        if name in self.adapters: raise ValueError(f"adapter {name!r} is already attached")
+        if self.adapters: self.model.load_adapter(str(folder), adapter_name=adapter_name(name), is_trainable=False)
+        else: self.model = attach_adapters(self.model, {name: Path(folder)})
+        self.adapters[name] = Path(folder)
+        self.names.append(name)
+

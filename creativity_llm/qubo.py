@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .core import StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
 from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity
-from .generate import TransformersGenerator, adapter_identity, model_identity, stage_answer_cache
+from .generate import TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
 from .models import adapter_name, attach_adapters, load_model
 from .sources import Document, is_invention
 from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, Job, NearDupIndex, check_leakage, convergent_messages, creativity_messages,
@@ -440,14 +440,18 @@ def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) ->
     seen = {(r["source_id"], r["category"]) for r in seed_rows}
     dedup = NearDupIndex(cfg.near_dup_threshold)
     for r in seed_rows: dedup.add(f"seed/{r['id']}", r["response"])
-    base, tok = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
-    model = attach_adapters(base, {e["id"]: stage_dir(run_dir, "02") / e["adapter"] for e in team})
-    cache, base_identity = stage_answer_cache(run_dir, "03", "team", log), model_identity(cfg.model, cfg.model_cache or None, run_dir)
-    gen = TransformersGenerator(model, tok, batch_size=cfg.gen_batch_size, progress=False, cache=cache, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+    cache, folders = stage_answer_cache(run_dir, "03", "team", log), {e["id"]: stage_dir(run_dir, "02") / e["adapter"] for e in team}
+    if cfg.engine_url: gen = engine_generator(cfg, cache)  # each expert is an adapter the engine serves by name
+    else:
+        base, tok = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
+        model, base_identity = attach_adapters(base, folders), model_identity(cfg.model, cfg.model_cache or None, run_dir)
+        gen = TransformersGenerator(model, tok, batch_size=cfg.gen_batch_size, progress=False, cache=cache, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     records, rejected, per_expert = [], [], {}
     for e in tqdm(team, desc="team", unit="expert"):
-        model.set_adapter(adapter_name(e["id"]))
-        gen.identity = adapter_identity(base_identity, e["id"], stage_dir(run_dir, "02") / e["adapter"])
+        if cfg.engine_url: gen.model = gen.load_adapter(e["id"], folders[e["id"]])  # its served name carries its content hash: so does the cache key
+        else:
+            model.set_adapter(adapter_name(e["id"]))
+            gen.identity = adapter_identity(base_identity, e["id"], folders[e["id"]])
         jobs = team_jobs(e, list(docs.values()), seen, cfg.team_docs_per_expert, cfg.synth_n_ideas)
         lists, st_list, rej = run_jobs(gen, jobs, cfg.synth_max_retries, cfg.seed, cfg.synth_max_new_tokens, dedup, log=lambda *a: None)
         conv_jobs = [Job(j.key, convergent_messages(docs[j.meta["source_id"]], j.meta["category"], lists[j.key][0]["ideas"]), "convergent", j.lang, j.meta)

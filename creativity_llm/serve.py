@@ -53,6 +53,7 @@ class BatchingEngine:
         self.adapters = dict(self.models.adapters)
         self.batch_sizes: Counter = Counter()  # how many batches of each size were generated
         self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()  # the model changes (an adapter loaded) only between batches
         threading.Thread(target=self._loop, daemon=True, name="batching-engine").start()
 
     def submit(self, messages, adapter: str | None = None, **sampling) -> Future:
@@ -78,9 +79,15 @@ class BatchingEngine:
                 groups.setdefault((adapter, tuple(sorted((k, v) for k, v in sampling.items() if k != "seed"))), []).append(req)
             for (adapter, settings), reqs in groups.items(): self._run(adapter, dict(settings), reqs)
 
+    def load_adapter(self, name: str, folder) -> None:
+        "Attach the adapter in `folder` as model `name` (vLLM's /v1/load_lora_adapter)."
+        with self._lock:
+            self.models.add(name, Path(folder))
+            self.gen.model, self.adapters = self.models.model, dict(self.models.adapters)
+
     def _run(self, adapter, settings: dict, reqs: list):
         try:
-            with self.models.use(adapter or "base"):
+            with self._lock, self.models.use(adapter or "base"):
                 outs = self.gen.answer_batch([r[1] for r in reqs], [r[2]["seed"] for r in reqs], **settings)
         except Exception as e:
             for r in reqs: r[3].set_exception(e)
@@ -114,12 +121,28 @@ def make_server(engine: BatchingEngine, model_name: str, host: str = "127.0.0.1"
                 return self._send(200, {"object": "list", "data": data})
             self._send(404, {"error": {"message": f"no route {self.path}"}})
 
+        def _load(self, body: bytes):
+            try:
+                req = json.loads(body or b"")
+                name, folder = req["lora_name"], req["lora_path"]
+                if not isinstance(name, str) or not isinstance(folder, str): raise TypeError
+            except (json.JSONDecodeError, KeyError, TypeError):
+                return self._send(400, {"error": {"message": "expected {\"lora_name\": str, \"lora_path\": str}", "type": "invalid_request_error"}})
+            if name in engine.adapters or name == model_name:
+                return self._send(400, {"error": {"message": f"The lora adapter '{name}' has already been loaded.", "type": "invalid_request_error"}})
+            if not (Path(folder) / "adapter_config.json").is_file():
+                return self._send(400, {"error": {"message": f"{folder}: no adapter_config.json", "type": "invalid_request_error"}})
+            try: engine.load_adapter(name, folder)
+            except Exception as e: return self._send(500, {"error": {"message": f"loading {folder} failed: {e}"}})
+            self._send(200, {"status": "ok", "message": f"Success: LoRA adapter '{name}' added successfully."})
+
         def do_POST(self):
             length = self.headers.get("Content-Length", "")
             if not length.isdigit() or int(length) > 16 << 20:
                 self.close_connection = True
                 return self._send(411 if not length else 400, {"error": {"message": "a Content-Length of at most 16 MiB is required"}})
             body = self.rfile.read(int(length))
+            if self.path.rstrip("/") == "/v1/load_lora_adapter": return self._load(body)
             if self.path.rstrip("/") != "/v1/chat/completions": return self._send(404, {"error": {"message": f"no route {self.path}"}})
             try: args = _parse_request(body, max_tokens_cap)
             except ValueError as e: return self._send(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
