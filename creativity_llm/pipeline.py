@@ -229,6 +229,7 @@ def check_config(cfg: RunConfig) -> RunConfig:
     if cfg.teacher_url: generate.check_endpoint_url("teacher_url", cfg.teacher_url)  # teacher_model then names the endpoint's model
     elif cfg.teacher_model: models.check_model_spec("teacher_model", cfg.teacher_model)
     if cfg.judge_url: generate.check_endpoint_url("judge_url", cfg.judge_url)  # likewise judge_model
+    if cfg.engine_url: generate.check_endpoint_url("engine_url", cfg.engine_url)
     elif cfg.judge_model: models.check_model_spec("judge_model", cfg.judge_model)
     graft.check_bands(cfg.graft_bands)
     scoring.check_reference(cfg.score_reference)
