@@ -16,9 +16,9 @@ import numpy as np
 # %% auto #0
 __all__ = ['INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'file_sha256',
            'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require',
-           'StageConfig', 'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageContract',
-           'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics', 'stage_is_current',
-           'run_lock']
+           'StageConfig', 'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageWaiting',
+           'StageContract', 'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics',
+           'stage_is_current', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -171,6 +171,7 @@ class RunSettings(StageConfig):
     engine_concurrency: int = knob("requests in flight at engine_url: at least the engine's batch (vLLM --max-num-seqs) so that it never waits for us", 8)
     engine_max_retries: int = knob("retries of one engine request after a timeout, 429 or 5xx", 3)
     engine_timeout_s: float = knob("seconds before one engine request is abandoned: a few times the longest answer's generation under full load", 300.0)
+    batch_dir: str = knob("folder for OpenAI batch files: when set, the teacher's and the judge's requests are written there (one requests JSONL per round) and the stage waits for its results file (vllm run-batch, a hosted Batch API, creativity-llm serve --batch) instead of calling the endpoint", "")
     gen_batch_size: int = knob("prompts per batch for the local transformers generator", 32)
     max_new_tokens: int = knob("tokens generated per answer", 128)
     temperature: float = knob("sampling temperature (0: greedy)", 0.7)
@@ -237,6 +238,9 @@ class StageIncomplete(RuntimeError):
     def __init__(self, message: str, result: dict):
         super().__init__(message)
         self.result = result
+
+class StageWaiting(RuntimeError):
+    "A stage stopped to wait for something outside it (a batch of requests to be answered offline); the same command resumes it once that is there."
 
 @dataclass(frozen=True)
 class StageContract:

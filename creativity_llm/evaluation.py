@@ -157,7 +157,8 @@ def judge_generator(cfg: RunConfig, models: ModelSet, progress: bool = False, ca
     sampling = dict(max_new_tokens=cfg.judge_max_new_tokens, temperature=0.0, seed=cfg.seed)
     if cfg.judge_url:
         return (OpenAIGenerator(cfg.judge_url, model=cfg.judge_model or "default", api_key_env=cfg.judge_api_key_env, timeout_s=cfg.teacher_timeout_s,
-                                max_retries=cfg.teacher_max_retries, concurrency=cfg.teacher_concurrency, progress=progress, cache=cache, **sampling),
+                                max_retries=cfg.teacher_max_retries, concurrency=cfg.teacher_concurrency, progress=progress, cache=cache,
+                                batch_dir=(cfg.batch_dir or None) if cache is not None else None, batch_name="judge", **sampling),
                 f"{cfg.judge_model or 'default'} at {cfg.judge_url}")
     if cfg.judge_model:
         m, tok = load_model(cfg.judge_model, device=cfg.device, dtype=cfg.eval_dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code)

@@ -12,14 +12,15 @@ from pathlib import Path
 import httpx
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
-from .core import ConfigError, RunSettings, atomic_write, json_sha256, stage_dir, StageContract, tree_sha256, write_json, write_jsonl
+from .core import ConfigError, RunSettings, StageWaiting, atomic_write, json_sha256, stage_dir, StageContract, tree_sha256, write_json, write_jsonl
 from .models import describe_model, load_model
 from tqdm import tqdm  # plain text bars: they read well in papermill logs and batch-job output
 
 # %% auto #0
-__all__ = ['GENERATION_VERSION', 'RETRY_STATUS', 'MODEL_INFO', 'GENERATION_CHECK', 'CHECK_PROMPTS', 'CONTRACT', 'GenerationError',
-           'as_messages', 'Completion', 'Sampling', 'answer_key', 'AnswerCache', 'stage_answer_cache', 'nucleus',
-           'NucleusSampler', 'TransformersGenerator', 'OpenAIGenerator', 'served_adapter_name', 'check_endpoint_url',
+__all__ = ['GENERATION_VERSION', 'REQUESTS_SUFFIX', 'RESULTS_SUFFIX', 'RETRY_STATUS', 'MODEL_INFO', 'GENERATION_CHECK',
+           'CHECK_PROMPTS', 'CONTRACT', 'GenerationError', 'as_messages', 'Completion', 'Sampling', 'answer_key',
+           'AnswerCache', 'stage_answer_cache', 'nucleus', 'NucleusSampler', 'TransformersGenerator',
+           'write_batch_requests', 'read_batch_results', 'OpenAIGenerator', 'served_adapter_name', 'check_endpoint_url',
            'engine_generator', 'make_generator', 'prepare_models', 'model_identity', 'adapter_identity',
            'prepare_metrics']
 
@@ -88,6 +89,7 @@ class AnswerCache:
         return dropped
 
     def __len__(self): return len(self.entries)
+    def __contains__(self, key: str) -> bool: return key in self.entries
 
     def get(self, key: str) -> list | None:
         "The cached answers under `key` as `Completion`s, or None."
@@ -244,16 +246,48 @@ def _finish_reason(body: bytes) -> str:
     "'length' if the server says the answer was cut at max_tokens, else 'stop'."
     return "length" if json.loads(body)["choices"][0].get("finish_reason") == "length" else "stop"
 
+# %% ../nbs/00b_generate.ipynb #af753741
+REQUESTS_SUFFIX, RESULTS_SUFFIX = ".requests.jsonl", ".results.jsonl"
+
+def write_batch_requests(path, requests: dict[str, dict]) -> Path:
+    "An OpenAI batch input file: one chat-completions request per line, `custom_id` = its key ({key: request body})."
+    return write_jsonl(path, ({"custom_id": k, "method": "POST", "url": "/v1/chat/completions", "body": body} for k, body in requests.items()))
+
+def read_batch_results(results_path, requests_path) -> dict[str, Completion]:
+    "The answers in a batch results file, by `custom_id`; `ValueError` naming the file and line for a half-written or foreign file. Failed requests are left out."
+    results_path = Path(results_path)
+    wanted = {json.loads(l)["custom_id"] for l in Path(requests_path).read_text(encoding="utf-8").splitlines() if l.strip()}
+    data = results_path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        raise ValueError(f"{results_path}:{len(data.splitlines())}: the last line has no newline: the file is half-written")
+    out: dict = {}
+    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
+        if not line.strip(): continue
+        try: rec = json.loads(line)
+        except json.JSONDecodeError: raise ValueError(f"{results_path}:{n}: not JSON (a half-written file?)") from None
+        cid = rec.get("custom_id") if isinstance(rec, dict) else None
+        if cid not in wanted: raise ValueError(f"{results_path}:{n}: custom_id {cid!r} is not a request of {Path(requests_path).name}: a results file of other requests")
+        if cid in out: raise ValueError(f"{results_path}:{n}: custom_id {cid!r} answered twice")
+        resp = rec.get("response") or {}
+        if rec.get("error") or resp.get("status_code") != 200: continue  # failed: asked again in the next file
+        body = json.dumps(resp.get("body")).encode()
+        try: out[cid] = Completion(_completion_text(body), _finish_reason(body))
+        except ValueError as e: raise ValueError(f"{results_path}:{n}: {e}") from None
+    return out
+
 # %% ../nbs/00b_generate.ipynb #de82b6e4
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 class OpenAIGenerator:
     "Chat generation through an OpenAI-compatible endpoint, with timeouts, retries and a concurrency limit."
     def __init__(self, base_url: str, model: str = "default", api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 120.0,
-                 max_retries: int = 3, backoff_s: float = 1.0, concurrency: int = 4, progress: bool = True, cache: AnswerCache | None = None, **sampling):
+                 max_retries: int = 3, backoff_s: float = 1.0, concurrency: int = 4, progress: bool = True, cache: AnswerCache | None = None,
+                 batch_dir=None, batch_name: str = "requests", **sampling):
         self.url = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/v1") else "/v1") + "/chat/completions"
         self.model, self.timeout_s, self.max_retries, self.backoff_s = model, timeout_s, max_retries, backoff_s
         self.concurrency, self.progress, self.cache = concurrency, progress, cache
+        self.batch_dir, self.batch_name = (Path(batch_dir) if batch_dir else None), batch_name  # batch files instead of requests (needs the cache)
+        if self.batch_dir and cache is None: raise ValueError("batch files need an answer cache: the results are read into it")
         self.sampling = Sampling(**sampling)
         key = os.environ.get(api_key_env, "")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -268,13 +302,7 @@ class OpenAIGenerator:
 
     def chat(self, prompt, **sampling) -> str:
         "One completion, retried on timeouts, connection errors, 429, 5xx and malformed bodies."
-        s = replace(self.sampling, **sampling)
-        messages = as_messages(prompt)
-        payload = {"model": self.model, "messages": messages, "max_tokens": s.max_new_tokens,
-                   "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed}
-        if messages[-1]["role"] == "assistant":  # prefill: vLLM and our server continue the turn; others may answer anew
-            payload.update(continue_final_message=True, add_generation_prompt=False)
-        problem = ""
+        payload, problem = self._payload(prompt, replace(self.sampling, **sampling)), ""
         for attempt in range(self.max_retries + 1):
             if attempt: time.sleep(wait)
             wait = self._wait(attempt)
@@ -289,6 +317,35 @@ class OpenAIGenerator:
             except ValueError as e: problem = f"malformed response: {e}"
         raise GenerationError(f"{self.url}: {problem} ({self.max_retries + 1} attempts)")
 
+    def _payload(self, prompt, s: Sampling) -> dict:
+        messages = as_messages(prompt)
+        payload = {"model": self.model, "messages": messages, "max_tokens": s.max_new_tokens,
+                   "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed}
+        if messages[-1]["role"] == "assistant":  # prefill: vLLM and our server continue the turn; others may answer anew
+            payload.update(continue_final_message=True, add_generation_prompt=False)
+        return payload
+
+    def _read_results(self):
+        "Every results file in `batch_dir` whose requests file is there too, into the cache."
+        for res in sorted(self.batch_dir.glob(f"*{RESULTS_SUFFIX}")):
+            req = res.with_name(res.name.removesuffix(RESULTS_SUFFIX) + REQUESTS_SUFFIX)
+            if not req.is_file(): continue  # another client's: not ours to judge
+            for key, answer in read_batch_results(res, req).items():
+                if key not in self.cache: self.cache.put(key, [answer])
+
+    def _batch_call(self, prompts, s: Sampling, seed: int) -> list:
+        keys = [self._key(p, s, seed + i) for i, p in enumerate(prompts)]
+        self.batch_dir.mkdir(parents=True, exist_ok=True)
+        self._read_results()
+        missing = {k: self._payload(p, replace(s, seed=seed + i)) for i, (k, p) in enumerate(zip(keys, prompts)) if k not in self.cache}
+        if missing:
+            path = self.batch_dir / f"{self.batch_name}-{json_sha256(sorted(missing))[:12]}{REQUESTS_SUFFIX}"
+            if not path.is_file(): write_batch_requests(path, missing)
+            out = path.with_name(path.name.removesuffix(REQUESTS_SUFFIX) + RESULTS_SUFFIX)
+            raise StageWaiting(f"{len(missing)} requests in {path}: answer them into {out} (vllm run-batch -i IN -o OUT, a hosted Batch API, "
+                               "or creativity-llm serve --batch IN OUT), then run the same command again")
+        return [self.cache.get(k)[0] for k in keys]
+
     def _key(self, prompt, s: Sampling, seed: int) -> str:
         # the served model's name, not the URL: a requeued job finds its server on another node
         return answer_key(f"openai:{self.model}", as_messages(prompt), {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}, seed)
@@ -297,6 +354,7 @@ class OpenAIGenerator:
         s = replace(self.sampling, **sampling)
         seed = s.seed
         sampling.pop("seed", None)
+        if self.batch_dir: return self._batch_call(prompts, s, seed)
         def one(i_p):
             i, p = i_p  # one seed per prompt (seed + its index): equal prompts still differ
             key = self._key(p, s, seed + i) if self.cache is not None else None
@@ -360,7 +418,8 @@ def make_generator(cfg, model=None, tokenizer=None, progress: bool = True, cache
     if cfg.teacher_url:
         return OpenAIGenerator(cfg.teacher_url, model=cfg.teacher_model or "default", api_key_env=cfg.teacher_api_key_env,
                                timeout_s=cfg.teacher_timeout_s, max_retries=cfg.teacher_max_retries,
-                               concurrency=cfg.teacher_concurrency, progress=progress, cache=cache, **sampling)
+                               concurrency=cfg.teacher_concurrency, progress=progress, cache=cache,
+                               batch_dir=(cfg.batch_dir or None) if cache is not None else None, batch_name="teacher", **sampling)
     if model is None:
         model, tokenizer = load_model(cfg.teacher_model or cfg.model, device=cfg.device, dtype=cfg.teacher_dtype,
                                       cache_dir=cfg.model_cache, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
@@ -382,9 +441,13 @@ def prepare_models(cfg, run_dir, log=print) -> dict:
     log(f"loaded {cfg.model} in {time.perf_counter() - t0:.1f} s")
     info = describe_model(cfg.model, base, cache_dir=cfg.model_cache)
     write_json(out / MODEL_INFO, info)
-    teacher = make_generator(cfg, model=base if not (cfg.teacher_model or cfg.teacher_url) else None, tokenizer=tokenizer)
-    answers = teacher(CHECK_PROMPTS, max_new_tokens=min(cfg.max_new_tokens, 48))  # a check, not a benchmark: keep it short
-    check = [{"prompt": p, "answer": a} for p, a in zip(CHECK_PROMPTS, answers)]
+    if cfg.teacher_url and cfg.batch_dir:  # an offline batch runner (vllm run-batch) has no endpoint to ask now; its results are checked when read
+        check = []
+        log("teacher check skipped: the teacher answers batch files (batch_dir)")
+    else:
+        teacher = make_generator(cfg, model=base if not (cfg.teacher_model or cfg.teacher_url) else None, tokenizer=tokenizer)
+        answers = teacher(CHECK_PROMPTS, max_new_tokens=min(cfg.max_new_tokens, 48))  # a check, not a benchmark: keep it short
+        check = [{"prompt": p, "answer": a} for p, a in zip(CHECK_PROMPTS, answers)]
     write_jsonl(out / GENERATION_CHECK, check)
     return {"model": info, "generation_check": check, "seconds": round(time.perf_counter() - t0, 2)}
 

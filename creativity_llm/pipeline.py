@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .core import (STAGE_BY_ID, STAGES, ConfigError, Manifest, RunSettings, Stage, atomic_write, configs_dir,
+from .core import (STAGE_BY_ID, STAGES, ConfigError, Manifest, RunSettings, Stage, StageWaiting, atomic_write, configs_dir,
                                  available_presets, dir_files_sha256, git_describe, json_sha256, package_versions, run_lock,
                                  stage_dir, stage_is_current, tree_sha256)
 # the runner sits above every stage: it composes their configuration classes and runs them
@@ -209,6 +209,9 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
                             stdout_file=sys.stdout, stderr_file=sys.stderr)
     except Exception as err:
         if tmp.exists(): os.replace(tmp, nb_out)  # the executed notebook of a failed stage is kept to read
+        if getattr(err, "ename", "") == "StageWaiting":  # not a failure: it waits for batch results, and the same command resumes it
+            _record(manifest, stage, "waiting", err.evalue, status="waiting", wall_s=round(time.perf_counter() - t0, 2))
+            raise StageWaiting(f"stage {stage.slug} is waiting: {err.evalue}") from None
         msg = _failure_message(stage, err, nb_out)
         _record(manifest, stage, "failed", msg.splitlines()[0], status="failed", wall_s=round(time.perf_counter() - t0, 2),
                 error=msg.splitlines()[0])
@@ -303,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--lora", action="append", default=[], metavar="NAME=PATH", help="a LoRA adapter served as model NAME (repeatable), as vLLM's --lora-modules")
     sv.add_argument("--max-batch", type=int, default=16, help="requests generated together at most")
     sv.add_argument("--batch-window-ms", type=float, default=20.0, help="how long a batch waits for more requests after its first")
+    sv.add_argument("--batch", nargs=2, metavar=("IN", "OUT"), help="answer an OpenAI batch input file into a results file (as vllm run-batch) and exit")
     return ap
 
 # %% ../nbs/00d_pipeline.ipynb #154860e5
@@ -331,7 +335,7 @@ def main(argv=None) -> int:
             return 0
         if args.cmd == "serve":
             try: serve(args.model, args.host, args.port, args.device, args.dtype, args.model_cache, args.trust_remote_code, args.max_new_tokens,
-                       parse_lora_args(args.lora), args.max_batch, args.batch_window_ms)
+                       parse_lora_args(args.lora), args.max_batch, args.batch_window_ms, args.batch)
             except ModelSpecError as e: raise ConfigError(str(e)) from None
             return 0
         if args.cmd == "experts": return experts_command(args)
@@ -341,6 +345,9 @@ def main(argv=None) -> int:
             return 0
         run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs)
         return 0
+    except StageWaiting as e:
+        print(f"creativity-llm: {e}", file=sys.stderr)
+        return 3
     except (ConfigError, RuntimeError, OSError, ValueError) as e:
         if isinstance(e, StageFailed): print(f"creativity-llm: {e}", file=sys.stderr); return 1
         print(f"creativity-llm: error: {e}", file=sys.stderr)

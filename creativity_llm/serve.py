@@ -10,12 +10,12 @@ from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .core import RunSettings
+from .core import RunSettings, write_jsonl
 from .generate import TransformersGenerator, as_messages
 from .models import ModelSet, load_model
 
 # %% auto #0
-__all__ = ['BatchingEngine', 'make_server', 'parse_lora_args', 'serve']
+__all__ = ['BatchingEngine', 'make_server', 'answer_batch_file', 'parse_lora_args', 'serve']
 
 # %% ../nbs/00c_serve.ipynb #7d369ebb
 def _parse_request(body: bytes, max_tokens_cap: int = 4096) -> dict:
@@ -161,6 +161,36 @@ def make_server(engine: BatchingEngine, model_name: str, host: str = "127.0.0.1"
 
     return ThreadingHTTPServer((host, port), Handler)
 
+# %% ../nbs/00c_serve.ipynb #0faecfce
+def answer_batch_file(engine: BatchingEngine, model_name: str, in_path, out_path, max_tokens_cap: int = 4096) -> dict:
+    "Answer the requests of an OpenAI batch input file into a results file (vLLM run-batch's format); return counts."
+    futures, lines = [], Path(in_path).read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip(): continue
+        try:
+            req = json.loads(line)
+            if req.get("url", "").rstrip("/") != "/v1/chat/completions": raise ValueError(f"url {req.get('url')!r} is not /v1/chat/completions")
+            args = _parse_request(json.dumps(req.get("body")).encode(), max_tokens_cap)
+            name, messages = args.pop("model"), args.pop("messages")
+            adapter = None if name in (None, "default", model_name) else name
+            futures.append((req.get("custom_id"), name, engine.submit(messages, adapter, **args), None))
+        except (ValueError, KeyError, AttributeError, json.JSONDecodeError) as e:
+            futures.append((req.get("custom_id") if isinstance(req, dict) else None, None, None, f"{in_path}:{n}: {e}"))
+    rows, errors = [], 0
+    for cid, name, fut, problem in futures:
+        if problem is None:
+            try:
+                text, _ = fut.result()
+                body = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()), "model": name or model_name,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "finish_reason": getattr(text, "finish_reason", "stop")}]}
+                rows.append({"id": f"batch-{uuid.uuid4().hex[:12]}", "custom_id": cid, "response": {"status_code": 200, "request_id": f"req-{uuid.uuid4().hex[:12]}", "body": body}, "error": None})
+                continue
+            except Exception as e: problem = f"generation failed: {e}"
+        errors += 1
+        rows.append({"id": f"batch-{uuid.uuid4().hex[:12]}", "custom_id": cid, "response": None, "error": {"message": problem}})
+    write_jsonl(out_path, rows)
+    return {"requests": len(rows), "errors": errors}
+
 # %% ../nbs/00c_serve.ipynb #7ae0ce97
 def parse_lora_args(items) -> dict[str, str]:
     "`--lora NAME=PATH` arguments as {name: path}; `ValueError` for a malformed one, a repeated name or a missing folder."
@@ -175,12 +205,17 @@ def parse_lora_args(items) -> dict[str, str]:
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, device: str = "auto", dtype: str = "auto",
           cache_dir: str = "", trust_remote_code: bool = False, max_new_tokens: int = 256, adapters: dict | None = None,
-          max_batch: int = 16, batch_window_ms: float = 20.0):
-    "Load `model` (a model spec) with its LoRA `adapters` ({served name: folder}) and answer chat completions on `host:port` until interrupted."
+          max_batch: int = 16, batch_window_ms: float = 20.0, batch_files: tuple | None = None):
+    """Load `model` (a model spec) with its LoRA `adapters` ({served name: folder}) and answer chat completions on `host:port` until
+    interrupted; with `batch_files` (IN, OUT), answer that batch input file into OUT instead, and return."""
     RunSettings(device=device, dtype=dtype)  # the same checks as a run's configuration, one clear line if wrong
     m, tok = load_model(model, device=device, dtype=dtype, cache_dir=cache_dir or None, trust_remote_code=trust_remote_code)
     engine = BatchingEngine(TransformersGenerator(m, tok, progress=False, max_new_tokens=max_new_tokens), adapters,
                             max_batch=max_batch, window_s=batch_window_ms / 1000)
+    if batch_files:
+        counts = answer_batch_file(engine, model, *batch_files, max_tokens_cap=max(max_new_tokens, 1))
+        print(f"answered {counts['requests']} requests of {batch_files[0]} into {batch_files[1]} ({counts['errors']} errors)", flush=True)
+        return counts
     srv = make_server(engine, model, host, port, max_tokens_cap=max(max_new_tokens, 1))
     print(f"serving {model}" + (f" with adapters {', '.join(engine.adapters)}" if engine.adapters else "") + f" on http://{host}:{srv.server_address[1]}/v1", flush=True)
     try: srv.serve_forever()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from conftest import CLI
-from creativity_llm.core import stage_dir, write_jsonl
+from creativity_llm.core import dir_files_sha256, stage_dir, write_jsonl
 from creativity_llm.generate import served_adapter_name
 from creativity_llm.models import micro_model, save_adapter
 from creativity_llm.pipeline import RunConfig
@@ -87,3 +87,43 @@ def test_serve_batches_concurrent_requests():
     assert max(int(r.headers["X-Batch-Size"]) for r in replies) > 1
     assert alone.headers["X-Batch-Size"] == "1"
     assert alone.json()["choices"][0]["message"]["content"] == replies[3].json()["choices"][0]["message"]["content"], "a seeded request draws the same tokens alone"
+
+
+def test_stage_through_batch_files_equals_online(tmp_path):
+    "Stage 01 with batch_dir: each round's requests written, answered by `serve --batch` (as vllm run-batch), read back; the outputs equal the online run's."
+    env_args = ["--preset", "smoke", "--stages", "00-01", "-p", "teacher_model=micro:llama", "-p", "synth_qa_per_doc=0"]  # two rounds: lists, their retries
+    proc, url = start_serve("--max-new-tokens", 64)
+    try:
+        online = subprocess.run([CLI, "run", "--run-dir", tmp_path / "online", *env_args, "-p", f"teacher_url={url}"], capture_output=True, text=True, timeout=300)
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
+    assert online.returncode == 0, online.stdout[-2000:] + online.stderr[-2000:]
+
+    batch_dir, rounds = tmp_path / "batches", 0
+    cmd = [CLI, "run", "--run-dir", tmp_path / "batch", *env_args, "-p", "teacher_url=http://127.0.0.1:9/v1", "-p", f"batch_dir={batch_dir}"]
+    while (r := subprocess.run(cmd, capture_output=True, text=True, timeout=300)).returncode == 3:  # waiting: answer the new file, run again
+        assert "is waiting" in r.stderr and "requests in" in r.stderr
+        todo = [p for p in batch_dir.glob("*.requests.jsonl") if not p.with_name(p.name.replace(".requests.", ".results.")).exists()]
+        assert len(todo) == 1, todo
+        out = todo[0].with_name(todo[0].name.replace(".requests.", ".results."))
+        s = subprocess.run([CLI, "serve", "--model", "micro:llama", "--device", "cpu", "--max-new-tokens", "64", "--batch", todo[0], out],
+                           capture_output=True, text=True, timeout=300)
+        assert s.returncode == 0 and "(0 errors)" in s.stdout, s.stdout + s.stderr
+        rounds += 1
+        assert rounds < 10
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert rounds >= 2, "the retries came as a second file"
+    m = json.loads((tmp_path / "batch" / "manifest.json").read_text())
+    assert [h["action"] for h in m["stages"]["01"]["history"]].count("waiting") == rounds
+    a, b = (dir_files_sha256(tmp_path / run / "01_synthesis") for run in ("online", "batch"))
+    assert a.keys() == b.keys() and {k for k in a if a[k] != b[k]} <= {"cards/seed_pairs.md", "cards/eval_heldout.md"}
+    for card in ("seed_pairs.md", "eval_heldout.md"):  # the cards name the teacher's URL and the configuration's hash, which differ
+        lines = [(x, y) for x, y in zip(*((tmp_path / run / "01_synthesis" / "cards" / card).read_text().splitlines() for run in ("online", "batch"))) if x != y]
+        assert all("teacher" in x or "configuration hash" in x for x, _ in lines), lines
+
+    first = sorted(batch_dir.glob("*.results.jsonl"))[0]  # a half-written results file is refused with its line
+    data = first.read_bytes()
+    first.write_bytes(data[: len(data) // 2])
+    from creativity_llm.generate import read_batch_results
+    with pytest.raises(ValueError, match=r"results\.jsonl:\d+: "):
+        read_batch_results(first, first.with_name(first.name.replace(".results.", ".requests.")))
