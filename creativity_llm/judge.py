@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from .core import StageWaiting
 from .generate import Completion
 from .multiple_choice import bootstrap_ci
 
@@ -329,6 +330,7 @@ def judge(generator, cases: list[dict], fmt: str = "json", lang: str = "en", pro
         try:
             outs = list(generator([msgs[i] for i in pending], return_exceptions=True, **kw))
             if len(outs) != len(pending): outs = [RuntimeError(f"generator returned {len(outs)} replies for {len(pending)} prompts")] * len(pending)
+        except StageWaiting: raise  # batch files written: the stage waits for their results, nothing failed
         except Exception as e: outs = [e] * len(pending)
         for i, out in zip(pending, outs):
             r = res[i]; r.attempts += 1
