@@ -15,9 +15,14 @@ from .generate import TransformersGenerator, as_messages
 from .models import ModelSet, load_model
 
 # %% auto #0
-__all__ = ['BatchingEngine', 'make_server', 'answer_batch_file', 'parse_lora_args', 'serve']
+__all__ = ['completion_body', 'BatchingEngine', 'make_server', 'answer_batch_file', 'parse_lora_args', 'serve']
 
 # %% ../nbs/00c_serve.ipynb #7d369ebb
+def completion_body(text, model: str) -> dict:
+    "A chat-completion response body for one generated answer (its `finish_reason` from the `Completion`)."
+    return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "finish_reason": getattr(text, "finish_reason", "stop")}]}
+
 def _parse_request(body: bytes, max_tokens_cap: int = 4096) -> dict:
     "Validated arguments (`model`, `messages` and the sampling settings) from a chat-completions request body; `ValueError` says what is wrong."
     try: req = json.loads(body or b"")
@@ -153,11 +158,7 @@ def make_server(engine: BatchingEngine, model_name: str, host: str = "127.0.0.1"
                                                   "type": "NotFoundError"}})
             try: text, batch = engine.submit(messages, adapter, **args).result()
             except Exception as e: return self._send(500, {"error": {"message": f"generation failed: {e}"}})
-            self._send(200, {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": name or model_name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "finish_reason": getattr(text, "finish_reason", "stop")}],
-            }, {"X-Batch-Size": str(batch)})
+            self._send(200, completion_body(text, name or model_name), {"X-Batch-Size": str(batch)})
 
     return ThreadingHTTPServer((host, port), Handler)
 
@@ -181,9 +182,8 @@ def answer_batch_file(engine: BatchingEngine, model_name: str, in_path, out_path
         if problem is None:
             try:
                 text, _ = fut.result()
-                body = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()), "model": name or model_name,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "finish_reason": getattr(text, "finish_reason", "stop")}]}
-                rows.append({"id": f"batch-{uuid.uuid4().hex[:12]}", "custom_id": cid, "response": {"status_code": 200, "request_id": f"req-{uuid.uuid4().hex[:12]}", "body": body}, "error": None})
+                rows.append({"id": f"batch-{uuid.uuid4().hex[:12]}", "custom_id": cid, "error": None,
+                             "response": {"status_code": 200, "request_id": f"req-{uuid.uuid4().hex[:12]}", "body": completion_body(text, name or model_name)}})
                 continue
             except Exception as e: problem = f"generation failed: {e}"
         errors += 1
