@@ -49,6 +49,7 @@ class LoraStageConfig(StageConfig):
     lora_weight_floor: float = knob("smallest sample weight", LoraSettings.weight_floor)
     lora_save_steps: int = knob("optimizer steps between checkpoints", LoraSettings.save_steps)
     lora_resume: bool = knob("continue an interrupted training from its last checkpoint", LoraSettings.resume)
+    lora_gradient_checkpointing: bool = knob("recompute each layer's activations in the backward pass instead of keeping them (non-reentrant; on for large models)", LoraSettings.gradient_checkpointing)
     lora_deepspeed: str = knob("DeepSpeed config used on CUDA (empty: none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
     lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated (empty: none)", "attention")
 

@@ -13,18 +13,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .core import ConfigError, atomic_path, configs_dir, file_sha256, json_sha256, write_json
 from .models import describe_model, load_model, resolve_model, save_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'RUNTIME_LOG_KEYS', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
-           'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'difficulty_weights',
-           'answer_logits', 'per_sample_losses', 'rationale_difficulty', 'EpochSeededLengthSampler',
-           'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings',
-           'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history', 'resolve_repo_path',
-           'check_deepspeed_config', 'check_deepspeed']
+__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'LOSS_CHUNK_ELEMENTS', 'RUNTIME_LOG_KEYS', 'LoraTargetError', 'is_ffn_module',
+           'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source',
+           'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses', 'rationale_difficulty',
+           'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting',
+           'LoraSettings', 'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history',
+           'resolve_repo_path', 'check_deepspeed_config', 'check_deepspeed']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -146,11 +147,27 @@ def answer_logits(model, batch: dict):
     logits = out.logits if kw else out.logits[:, start:]
     return out, logits[:, :-1], start
 
+LOSS_CHUNK_ELEMENTS = 1 << 28  # fp32 logits per cross-entropy chunk (1 GB): tiny's batches (8 x 383 x 49k) stay whole, a 14B model's are cut
+
+def _token_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
+
+def chunked_token_nll(logits: torch.Tensor, target: torch.Tensor, chunk_elements: int = LOSS_CHUNK_ELEMENTS) -> torch.Tensor:
+    """Next-token NLL per position, `logits` (B, T, V) in their own dtype, the fp32 softmax taken a few positions at a time. Under
+    autograd each chunk is recomputed in the backward pass (non-reentrant checkpoint), so no more than one chunk of fp32
+    logits exists at once: at a 100k vocabulary, 8 x 1,200 answer tokens would be 3.8 GB of them."""
+    step = max(1, chunk_elements // max(1, logits.shape[0] * logits.shape[-1]))
+    if logits.shape[1] <= step: return _token_nll(logits, target)
+    grad = torch.is_grad_enabled() and logits.requires_grad
+    parts = [checkpoint(_token_nll, logits[:, i:i + step], target[:, i:i + step], use_reentrant=False) if grad else _token_nll(logits[:, i:i + step], target[:, i:i + step])
+             for i in range(0, logits.shape[1], step)]
+    return torch.cat(parts, dim=1)
+
 def _masked_nll(logits: torch.Tensor, batch: dict, mask_key: str, start: int = 0) -> torch.Tensor:
     "Mean NLL per sample of the tokens after `start` that `mask_key` selects; `logits[:, j]` predicts token `start + j + 1`."
     target, labels = batch["input_ids"][:, start + 1:], batch["labels"][:, start + 1:]
     mask = (labels != -100) if mask_key == "labels" else (batch[mask_key][:, start + 1:] > 0) & (labels != -100)
-    nll = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
+    nll = chunked_token_nll(logits, target)
     n = mask.sum(1)
     return torch.where(n > 0, (nll * mask).sum(1) / n.clamp(min=1), torch.full_like(n, float("nan"), dtype=nll.dtype))
 
@@ -269,6 +286,7 @@ class LoraSettings:
     save_steps: int = field(default=4, metadata={"help": "optimizer steps between checkpoints"})
     resume: bool = field(default=True, metadata={"help": "continue an interrupted run from its last checkpoint"})
     deepspeed: str = field(default="", metadata={"help": "DeepSpeed JSON config, used on CUDA"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute each layer's activations in the backward pass (non-reentrant)"})
 
     def __post_init__(self):
         if self.mode not in LORA_MODES: raise ValueError(f"mode {self.mode!r}: expected one of {', '.join(LORA_MODES)}")
@@ -281,7 +299,7 @@ class LoraSettings:
                    warmup_ratio=cfg.lora_warmup_ratio, batch_size=cfg.lora_batch_size, grad_accum=cfg.lora_grad_accum, max_len=cfg.lora_max_len,
                    fmt=cfg.lora_format, eval_fraction=cfg.lora_eval_fraction, hard_weighting=cfg.lora_hard_weighting,
                    weight_cap=cfg.lora_weight_cap, weight_floor=cfg.lora_weight_floor, save_steps=cfg.lora_save_steps, resume=cfg.lora_resume,
-                   deepspeed=cfg.lora_deepspeed)
+                   deepspeed=cfg.lora_deepspeed, gradient_checkpointing=cfg.lora_gradient_checkpointing)
 
 def lora_config(model, s: LoraSettings):
     "The `peft.LoraConfig` for `model`: explicit full module names, never a default."
@@ -345,13 +363,16 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     fingerprint = json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "code": training_code_sha256(), "data": data_sha,
                                "dtype": str(model.dtype), "deepspeed": use_ds, "world_size": int(os.environ.get("WORLD_SIZE", 1))})
     ckpt_dir = out / ".checkpoints" / name
+    model.config.use_cache = False  # a training forward pass builds no key-value cache
     args = TrainingArguments(
         output_dir=str(ckpt_dir), num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, learning_rate=s.lr, lr_scheduler_type="cosine", warmup_steps=s.warmup_ratio, weight_decay=0.0,
         max_grad_norm=1.0, logging_steps=1, eval_strategy="epoch" if eval_ex else "no", eval_on_start=False, save_strategy="steps",
         save_steps=s.save_steps, save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, report_to="none", use_cpu=not on_cuda,
         bf16=on_cuda and model.dtype == torch.bfloat16, deepspeed=str(resolve_repo_path(s.deepspeed)) if use_ds else None,
-        train_sampling_strategy="group_by_length", prediction_loss_only=True, remove_unused_columns=False, dataloader_num_workers=0)
+        train_sampling_strategy="group_by_length", prediction_loss_only=True, remove_unused_columns=False, dataloader_num_workers=0,
+        # non-reentrant: it back-propagates to the LoRA weights although the embeddings' output (the first layer's input) is frozen
+        gradient_checkpointing=s.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False} if s.gradient_checkpointing else None)
     with args.main_process_first(local=False):  # rank 0 clears or keeps the folder; the others then find it as rank 0 left it
         resume_from = _prepare_checkpoints(ckpt_dir, fingerprint, s.resume)
     resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
