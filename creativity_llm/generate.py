@@ -327,7 +327,7 @@ class OpenAIGenerator:
 
     def _read_results(self):
         "Every results file in `batch_dir` whose requests file is there too, into the cache."
-        for res in sorted(self.batch_dir.glob(f"*{RESULTS_SUFFIX}")):
+        for res in sorted(self.batch_dir.glob(f"{self.batch_name}-*{RESULTS_SUFFIX}")):  # ours: the judge's files are the judge's
             req = res.with_name(res.name.removesuffix(RESULTS_SUFFIX) + REQUESTS_SUFFIX)
             if not req.is_file(): continue  # another client's: not ours to judge
             for key, answer in read_batch_results(res, req).items():
