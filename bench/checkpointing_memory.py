@@ -27,13 +27,15 @@ if args.child:
     from creativity_llm.pipeline import RunConfig
     from creativity_llm.models import load_model
     from creativity_llm.lora import train_mode
-    load_model(args.model, device="cpu", dtype="float32")  # converted and cached once, outside the measurement's peak
+    _, tok = load_model(args.model, device="cpu", dtype="float32")  # converted and cached once, outside the measurement's peak
     words = "lever spring hinge valve magnet gear cam wick bellows baffle".split()
-    filler = " ".join(words[i % len(words)] for i in range(args.length))  # long enough to fill the length
+    n = 1
+    while len(tok(" ".join(words[i % len(words)] for i in range(n)))["input_ids"]) < args.length - 48: n += 8
+    filler = " ".join(words[i % len(words)] for i in range(n))  # the prompt frame and answer make up the rest of the length
     rows = [{"id": f"s{i}/p{i}", "source_id": f"s{i}", "task": "creativity", "instruction": f"{i}: {filler}", "response": "A use.",
              "answer": "A use.", "rationale": "Because.", "dc_format": "", "answer_first": "Answer: A use.\nRationale: Because."}
             for i in range(args.batch * args.steps)]
-    cfg = RunConfig(model=args.model, device="cpu", dtype="float32", lora_max_len=args.length + 16, lora_batch_size=args.batch,
+    cfg = RunConfig(model=args.model, device="cpu", dtype="float32", lora_max_len=args.length + 32, lora_batch_size=args.batch,
                     lora_epochs=1, lora_eval_fraction=0.0, lora_hard_weighting=False, lora_save_steps=1000,
                     lora_gradient_checkpointing=args.child == "on")
     torch.set_num_threads(os.cpu_count() or 1)
