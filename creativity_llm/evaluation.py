@@ -108,11 +108,11 @@ def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg:
     if cfg.engine_url: gen = engine_generator(cfg, cache, progress, max_new_tokens=cfg.eval_max_new_tokens)
     else: gen = TransformersGenerator(models.model, models.tok, batch_size=cfg.gen_batch_size, progress=progress, cache=cache,
                                       max_new_tokens=cfg.eval_max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
-    base_name, rows = getattr(gen, "model", None), []
+    rows = []
     for name in names:
         msgs = [p["messages"] for p in prompts]
         if cfg.engine_url:
-            gen.model = base_name if name == "base" else gen.load_adapter(name, models.adapters[name])
+            gen.model = (cfg.engine_model or cfg.model) if name == "base" else gen.load_adapter(name, models.adapters[name])  # as engine_generator names the base
             answers = gen(msgs, return_exceptions=True)
         else:
             if cache is not None: gen.identity = identities[name]

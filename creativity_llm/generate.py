@@ -50,6 +50,10 @@ class Sampling:
     top_p: float = 0.95
     seed: int = 0
 
+    def settings(self) -> dict:
+        "What decides an answer besides the prompt, the model and the seed: part of an answer-cache key."
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p}
+
 # %% ../nbs/00b_generate.ipynb #d5107e44
 GENERATION_VERSION = 1  # raise when a code change makes the same prompts, model and seed generate different answers
 
@@ -201,7 +205,7 @@ class TransformersGenerator:
         if not self.identity: raise ValueError("a TransformersGenerator with a cache needs identity: the model (and adapter) its answers come from")
         import transformers
         where = f"{self.identity}|{str(self.model.dtype).replace('torch.', '')}|{self.model.device.type}|torch {torch.__version__}|transformers {transformers.__version__}"
-        return answer_key(where, texts, {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}, seed)
+        return answer_key(where, texts, s.settings(), seed)
 
     def answer_batch(self, prompts, row_seeds: list[int], **sampling) -> list:
         "The answers to `prompts` generated as one batch, row i sampled with its own seed `row_seeds[i]` (a server's concurrent requests)."
@@ -283,7 +287,8 @@ class OpenAIGenerator:
     def __init__(self, base_url: str, model: str = "default", api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 120.0,
                  max_retries: int = 3, backoff_s: float = 1.0, concurrency: int = 4, progress: bool = True, cache: AnswerCache | None = None,
                  batch_dir=None, batch_name: str = "requests", **sampling):
-        self.url = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/v1") else "/v1") + "/chat/completions"
+        self.v1 = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/v1") else "/v1")
+        self.url = self.v1 + "/chat/completions"
         self.model, self.timeout_s, self.max_retries, self.backoff_s = model, timeout_s, max_retries, backoff_s
         self.concurrency, self.progress, self.cache = concurrency, progress, cache
         self.batch_dir, self.batch_name = (Path(batch_dir) if batch_dir else None), batch_name  # batch files instead of requests (needs the cache)
@@ -348,7 +353,7 @@ class OpenAIGenerator:
 
     def _key(self, prompt, s: Sampling, seed: int) -> str:
         # the served model's name, not the URL: a requeued job finds its server on another node
-        return answer_key(f"openai:{self.model}", as_messages(prompt), {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}, seed)
+        return answer_key(f"openai:{self.model}", as_messages(prompt), s.settings(), seed)
 
     def __call__(self, prompts, return_exceptions: bool = False, **sampling) -> list:
         s = replace(self.sampling, **sampling)
@@ -371,7 +376,7 @@ class OpenAIGenerator:
 
     def served_models(self) -> set[str]:
         "The names the endpoint serves (`GET /v1/models`): the base and the adapters it has loaded."
-        r = self._client.get(self.url.removesuffix("/chat/completions") + "/models")
+        r = self._client.get(self.v1 + "/models")
         if r.status_code != 200: raise GenerationError(f"{self.url}: GET /v1/models answered HTTP {r.status_code}: {r.text[:200]}")
         return {m["id"] for m in r.json().get("data", [])}
 
@@ -381,11 +386,11 @@ class OpenAIGenerator:
         VLLM_ALLOW_RUNTIME_LORA_UPDATING=True; the folder must be readable by the engine at the same path)."""
         served = served_adapter_name(name, folder)
         if served in self.served_models(): return served
-        r = self._client.post(self.url.removesuffix("/chat/completions") + "/load_lora_adapter",
+        r = self._client.post(self.v1 + "/load_lora_adapter",
                               json={"lora_name": served, "lora_path": str(Path(folder).resolve())})
         if r.status_code == 200 or (r.status_code == 400 and "already" in r.text): return served
         raise GenerationError(f"{self.url}: loading adapter {served} from {folder} failed (HTTP {r.status_code}: {r.text[:200]}); start vLLM with "
-                              "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or with the --lora-modules that 'creativity-llm lora-modules' prints")
+                              f"VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or with --lora-modules {served}={Path(folder).resolve()}")
 
     def close(self): self._client.close()
 

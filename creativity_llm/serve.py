@@ -61,6 +61,12 @@ class BatchingEngine:
         self._lock = threading.Lock()  # the model changes (an adapter loaded) only between batches
         threading.Thread(target=self._loop, daemon=True, name="batching-engine").start()
 
+    def adapter_for(self, name: str | None, base_name: str) -> str | None:
+        "The adapter a request's `model` names: None for the base (its served name, 'default' or none given); `KeyError` if it serves no such model."
+        if name in (None, "default", base_name): return None
+        if name not in self.adapters: raise KeyError(name)
+        return name
+
     def submit(self, messages, adapter: str | None = None, **sampling) -> Future:
         "A future of (answer, batch size) for one request; `adapter` None is the base."
         if adapter is not None and adapter not in self.adapters: raise KeyError(adapter)
@@ -152,8 +158,8 @@ def make_server(engine: BatchingEngine, model_name: str, host: str = "127.0.0.1"
             try: args = _parse_request(body, max_tokens_cap)
             except ValueError as e: return self._send(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
             name, messages = args.pop("model"), args.pop("messages")
-            adapter = None if name in (None, "default", model_name) else name
-            if adapter is not None and adapter not in engine.adapters:
+            try: adapter = engine.adapter_for(name, model_name)
+            except KeyError:
                 return self._send(404, {"error": {"message": f"The model `{name}` does not exist: served are {', '.join([model_name, *engine.adapters])}",
                                                   "type": "NotFoundError"}})
             try: text, batch = engine.submit(messages, adapter, **args).result()
@@ -173,8 +179,7 @@ def answer_batch_file(engine: BatchingEngine, model_name: str, in_path, out_path
             if req.get("url", "").rstrip("/") != "/v1/chat/completions": raise ValueError(f"url {req.get('url')!r} is not /v1/chat/completions")
             args = _parse_request(json.dumps(req.get("body")).encode(), max_tokens_cap)
             name, messages = args.pop("model"), args.pop("messages")
-            adapter = None if name in (None, "default", model_name) else name
-            futures.append((req.get("custom_id"), name, engine.submit(messages, adapter, **args), None))
+            futures.append((req.get("custom_id"), name, engine.submit(messages, engine.adapter_for(name, model_name), **args), None))
         except (ValueError, KeyError, AttributeError, json.JSONDecodeError) as e:
             futures.append((req.get("custom_id") if isinstance(req, dict) else None, None, None, f"{in_path}:{n}: {e}"))
     rows, errors = [], 0
