@@ -14,11 +14,12 @@ from typing import Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'file_sha256',
-           'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require',
-           'StageConfig', 'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageWaiting',
-           'StageContract', 'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics',
-           'stage_is_current', 'run_lock']
+__all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write',
+           'write_json', 'write_jsonl', 'cache_root', 'hash_cache_dir', 'file_sha256', 'dir_files_sha256',
+           'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require', 'StageConfig',
+           'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageWaiting', 'StageContract',
+           'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics', 'stage_is_current',
+           'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -54,12 +55,52 @@ def write_jsonl(path, rows) -> Path:
     return atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 # %% ../nbs/00_core.ipynb #56a44d30
-def file_sha256(path, chunk: int = 1 << 20) -> str:
-    "SHA-256 hex digest of a file's bytes."
-    h = hashlib.sha256()
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    "Root folder for converted models and the file-hash cache (`CREATIVITY_LLM_CACHE`, default `~/.cache/creativity_llm`)."
+    return Path(cache_dir or os.environ.get("CREATIVITY_LLM_CACHE") or Path.home() / ".cache" / "creativity_llm").expanduser()
+
+HASH_CACHE_VERSION = 1  # part of every cache key: bump it to forget every remembered digest
+RACY_WINDOW_NS = 100_000_000  # a file changed less than 0.1 s before it was hashed is not remembered (coarse kernel clocks tick every 1-10 ms)
+_DIGESTS: dict[str, str] = {}  # this process's memory: identity key -> digest
+
+def hash_cache_dir() -> Path | None:
+    "Folder of remembered file digests shared by the machine's processes, or None when `CREATIVITY_LLM_HASH_CACHE=off`."
+    env = os.environ.get("CREATIVITY_LLM_HASH_CACHE")
+    if env == "off": return None
+    return Path(env).expanduser() if env else cache_root() / "file_hashes"
+
+def _identity_key(path: Path, st: os.stat_result) -> str:
+    return json_sha256([HASH_CACHE_VERSION, str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+
+def _read_sha256(path, chunk: int) -> str:
+    h, size = hashlib.sha256(), 0
     with open(path, "rb") as f:
-        while b := f.read(chunk): h.update(b)
+        while b := f.read(chunk): h.update(b); size += len(b)
+    if log := os.environ.get("CREATIVITY_LLM_HASH_LOG"):
+        with open(log, "a", encoding="utf-8") as out: out.write(f"{Path(path).resolve()}\t{size}\n")  # one short append: atomic between processes
     return h.hexdigest()
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    "SHA-256 hex digest of a file's bytes, read once per file per machine (see above)."
+    path = Path(path)
+    st, started = path.stat(), time.time_ns()
+    key = _identity_key(path, st)
+    if key in _DIGESTS: return _DIGESTS[key]
+    folder = hash_cache_dir()
+    entry = folder / key[:2] / key if folder else None
+    if entry is not None and entry.is_file():
+        digest = entry.read_text().strip()
+        if re.fullmatch(r"[0-9a-f]{64}", digest): _DIGESTS[key] = digest; return digest
+    digest = _read_sha256(path, chunk)
+    after = path.stat()
+    if _identity_key(path, after) != key or started - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_WINDOW_NS:
+        return digest  # changed while being read, or too recently to trust its times: not remembered
+    _DIGESTS[key] = digest
+    if entry is not None:
+        try:
+            with atomic_path(entry) as tmp: tmp.write_text(digest)  # no fsync: a lost entry costs one re-read
+        except OSError: pass  # a read-only or full cache folder costs a re-read later, never a wrong digest
+    return digest
 
 def _visible_files(root: Path):
     for p in sorted(root.rglob("*")):

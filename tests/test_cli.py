@@ -21,8 +21,11 @@ def test_stages_lists_what_exists():
 def smoke_run(tmp_path_factory):
     "One smoke run (seed 0) shared by the tests below; the last of them re-runs it with another seed."
     run_dir = tmp_path_factory.mktemp("smoke") / "smoke"
+    hashes = run_dir.parent  # beside the run: its cache and its log
     t0 = time.perf_counter()
-    r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
+    with pytest.MonkeyPatch.context() as mp:  # a cache of its own, and a log of every file read for hashing
+        mp.setenv("CREATIVITY_LLM_HASH_CACHE", str(hashes / "cache")); mp.setenv("CREATIVITY_LLM_HASH_LOG", str(hashes / "reads.log"))
+        r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
     return run_dir, r, time.perf_counter() - t0
 
 
@@ -64,6 +67,20 @@ def test_smoke_run_end_to_end(smoke_run):
     summary = json.loads((run_dir / "07_eval" / "summary.json").read_text())
     assert summary["retention"][0]["n"] == 12 and summary["judge_failures"] <= summary["judged"]
     assert "## Knowledge retention" in (run_dir / "07_eval" / "report.md").read_text()
+
+
+def test_run_hashes_each_file_once(smoke_run):
+    "The runner hashes every stage's inputs before it and its outputs after it, yet reads each file once (issue 22: a 14B merged model)."
+    run_dir, r, _ = smoke_run
+    assert r.returncode == 0, r.stdout + r.stderr
+    reads = (run_dir.parent / "reads.log").read_text().splitlines()
+    in_run = [line.split("\t")[0] for line in reads if line.startswith(str(run_dir.resolve()) + os.sep)]
+    model_json = str((run_dir / "00_core" / "model.json").resolve())
+    assert model_json in in_run  # hashed as 00's output and as an input of every stage reading 00: read once all the same
+    twice = {p: in_run.count(p) for p in set(in_run) if in_run.count(p) > 1}
+    assert not twice, twice
+    outputs = {str((run_dir / s.slug / f).resolve()) for s in STAGES for f in json.loads((run_dir / "manifest.json").read_text())["stages"][s.id]["outputs"]}
+    assert outputs <= set(in_run), outputs - set(in_run)
 
 
 def test_run_seed_reaches_stage_07(smoke_run):
