@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_models.ipynb #46e52e4e
 from __future__ import annotations
-import fcntl, json, os, time
+import fcntl, json
 from contextlib import contextmanager, nullcontext
 from importlib import util
 from pathlib import Path

@@ -117,7 +117,7 @@ def test_merge_matches_base_plus_adapter(tmp_path):
     train_mode(c, tmp_path, "attention", rows(), log=lambda *a: None)
     out = tmp_path / "merged"
     res = merge_adapter(c, stage_dir(tmp_path, "05") / "adapters" / "attention", out, ["Propose a use for a brick.", "A longer prompt, padded."])
-    assert res["max_abs_logit_diff"] <= 1e-4 and res["max_abs_logit_diff_float64"] <= 1e-5 and res["loads_without_peft"]
+    assert res["max_abs_logit_diff"] <= 1e-5 and res["compared_in"] == "float64" and res["weights_dtype"] == "float32" and res["loads_without_peft"]
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json"} <= set(res["files"])
 
 
