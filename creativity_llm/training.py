@@ -4,7 +4,7 @@
 
 # %% ../nbs/01d_training.ipynb #94bbd170
 from __future__ import annotations
-import json, math, os, shutil, time
+import json, math, os, re, shutil, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,12 +20,13 @@ from .models import describe_model, load_model, resolve_model, save_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'LOSS_CHUNK_ELEMENTS', 'RUNTIME_LOG_KEYS', 'LoraTargetError', 'is_ffn_module',
-           'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source',
+__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'LOSS_CHUNK_ELEMENTS', 'RUNTIME_LOG_KEYS', 'ACTIVATION_EXTRA', 'LoraTargetError',
+           'is_ffn_module', 'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source',
            'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses', 'rationale_difficulty',
            'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting',
            'LoraSettings', 'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history',
-           'resolve_repo_path', 'check_deepspeed_config', 'check_deepspeed']
+           'resolve_repo_path', 'check_deepspeed_config', 'check_deepspeed', 'activation_elements', 'memory_plan',
+           'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -484,3 +485,69 @@ def check_deepspeed(path: str, model_spec: str, batch_size: int = 8, grad_accum:
     stand_in = SimpleNamespace(config=SimpleNamespace(hidden_size=hidden))
     try: return check_deepspeed_config(p, stand_in, batch_size, grad_accum, lr)
     except ValueError as e: raise ConfigError.of_key("lora_deepspeed", e) from None
+
+# %% ../nbs/01d_training.ipynb #f7d46471
+ACTIVATION_EXTRA = {  # elements kept per token and layer beyond a Llama/Qwen2 layer's: (x hidden, x query width, x key/value width, x heads)
+    "phi3": (2, 0, 1, 0),  # the fused qkv output and the inputs of the two residual dropouts
+    "gemma3_text": (2, 1, 1, 2), "gemma3": (2, 1, 1, 2),  # four norms per layer, and q_norm / k_norm on every head
+}
+_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
+
+def _layer_shape(config) -> dict:
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = text.num_attention_heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    return {"layers": text.num_hidden_layers, "hidden": text.hidden_size, "heads": heads, "q": heads * head_dim,
+            "kv": (getattr(text, "num_key_value_heads", None) or heads) * head_dim, "ffn": text.intermediate_size, "vocab": text.vocab_size,
+            "model_type": text.model_type}
+
+def activation_elements(shape: dict, r: int, attention_targets: int, ffn_targets: int) -> int:
+    "Elements autograd keeps per token for one decoder layer with LoRA (the formula above)."
+    h, q, kv, f, a = shape["hidden"], shape["q"], shape["kv"], shape["ffn"], shape["heads"]
+    e = 3 * h + 2 * q + 2 * kv + 3 * f + attention_targets * r + a + 2
+    if ffn_targets: e += h + f + ffn_targets * r
+    xh, xq, xkv, xa = ACTIVATION_EXTRA.get(shape["model_type"], (0, 0, 0, 0))
+    return e + xh * h + xq * q + xkv * kv + xa * a
+
+def memory_plan(config, mode: str = "attention", r: int = 8, batch_size: int = 8, seq_len: int = 1024, gpus: int = 8,
+                gradient_checkpointing: bool = True, dtype: str = "bfloat16", answer_tokens: int | None = None) -> dict:
+    """Per-GPU memory of LoRA training under DeepSpeed ZeRO-2, from a model's configuration (a `transformers` config, a `config.json`
+    path or its dict) built on the meta device; bytes, with each term named. `answer_tokens` per sequence default to `seq_len`."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+    if not isinstance(config, PretrainedConfig):
+        d = json.loads(Path(config).read_text()) if isinstance(config, (str, os.PathLike)) else dict(config)
+        config = AutoConfig.for_model(d.pop("model_type"), **d)
+    with torch.device("meta"): model = AutoModelForCausalLM.from_config(config)
+    targets = lora_targets(model, mode)
+    trainable = expected_lora_parameters(model, targets, r)
+    total = sum(p.numel() for p in model.parameters())  # a tied embedding once
+    peft_model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=targets))
+    trainable_peft = peft_model.get_nb_trainable_parameters()[0]
+    shape, p = _layer_shape(config), _DTYPE_BYTES[dtype]
+    layer0 = [t for t in targets if re.search(r"\.layers\.0\.", t)]
+    n_ffn = sum(is_ffn_module(t) for t in layer0)
+    per_layer = activation_elements(shape, r, len(layer0) - n_ffn, n_ffn)
+    tokens, answers = batch_size * seq_len, batch_size * (answer_tokens or seq_len)
+    act_off = tokens * shape["layers"] * per_layer * p
+    act_on = tokens * (shape["layers"] * shape["hidden"] + per_layer) * p
+    logits = answers * shape["vocab"] * p + 2 * 4 * min(answers * shape["vocab"], LOSS_CHUNK_ELEMENTS)
+    plan = {"model_type": shape["model_type"], "mode": mode, "r": r, "targets_per_layer": sorted({t.split(".layers.0.")[-1] for t in layer0}),
+            "parameters": total, "trainable_parameters": trainable, "trainable_parameters_peft": trainable_peft,
+            "batch_size": batch_size, "seq_len": seq_len, "gpus": gpus, "dtype": dtype, "gradient_checkpointing": gradient_checkpointing,
+            "activation_elements_per_token_layer": per_layer,
+            "bytes": {"frozen_weights": total * p, "trainable_states": 2 * trainable + 18 * trainable // gpus,
+                      "activations": act_on if gradient_checkpointing else act_off, "logits_and_loss": logits},
+            "activations_without_checkpointing": act_off, "activations_with_checkpointing": act_on}
+    plan["bytes"]["total"] = sum(plan["bytes"].values())
+    return plan
+
+def format_memory_plan(plan: dict) -> str:
+    "One line per term, in GiB."
+    gib = lambda b: f"{b / 2**30:7.2f} GiB"
+    head = (f"{plan['model_type']} {plan['parameters'] / 1e9:.2f}B, LoRA {plan['mode']} r={plan['r']} on {', '.join(plan['targets_per_layer'])}: "
+            f"{plan['trainable_parameters']:,} trainable; per GPU of {plan['gpus']}, micro-batch {plan['batch_size']} x {plan['seq_len']} tokens, "
+            f"{plan['dtype']}, checkpointing {'on' if plan['gradient_checkpointing'] else 'off'}")
+    lines = [f"  {k.replace('_', ' '):18} {gib(v)}" for k, v in plan["bytes"].items()]
+    alt = plan["activations_without_checkpointing" if plan["gradient_checkpointing"] else "activations_with_checkpointing"]
+    return "\n".join([head, *lines, f"  (activations {'without' if plan['gradient_checkpointing'] else 'with'} checkpointing: {gib(alt).strip()})"])
