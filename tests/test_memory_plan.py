@@ -1,7 +1,6 @@
 """Memory plans (issue 22) for four 14B-class bases from their configurations alone, on the meta device: parameter counts equal
 the published ones, trainable counts equal peft's, ZeRO-2 model states equal DeepSpeed's estimator on the trainable part, and the
 activation formula equals what autograd keeps, counted with saved-tensor hooks on small models of each family."""
-import json
 from pathlib import Path
 
 import pytest
