@@ -42,7 +42,8 @@ class LoraStageConfig(StageConfig):
     lora_warmup_ratio: float = knob("share of the optimizer steps spent warming up linearly", LoraSettings.warmup_ratio)
     lora_batch_size: int = knob("pairs per micro-batch", LoraSettings.batch_size)
     lora_grad_accum: int = knob("micro-batches per optimizer step", LoraSettings.grad_accum)
-    lora_max_len: int = knob("tokens per pair (prompt and answer); longer pairs are cut at the end", LoraSettings.max_len)
+    lora_max_len: int = knob("tokens per pair (prompt and answer); a longer pair's quoted source is shortened to fit, never its answer", LoraSettings.max_len)
+    lora_max_drop_fraction: float = knob("share of pairs that may be dropped as too long even with their source shortened; above it the stage fails", LoraSettings.max_drop_fraction)
     lora_format: str = knob("training target: 'answer_first' (seed 003) or 'dc_format' (divergent, then convergent)", LoraSettings.fmt)
     lora_eval_fraction: float = knob("share of the source documents held out for the eval loss", LoraSettings.eval_fraction)
     lora_hard_weighting: bool = knob("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", LoraSettings.hard_weighting)
@@ -61,6 +62,7 @@ class LoraStageConfig(StageConfig):
         for k in ("lora_r", "lora_alpha", "lora_epochs", "lora_batch_size", "lora_grad_accum", "lora_save_steps"):
             require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
         require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
+        require(0 <= self.lora_max_drop_fraction < 1, "lora_max_drop_fraction", self.lora_max_drop_fraction, "a number in [0, 1)")
         require(self.lora_lr > 0, "lora_lr", self.lora_lr, "a number > 0")
         require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
         require(0 <= self.lora_warmup_ratio < 1, "lora_warmup_ratio", self.lora_warmup_ratio, "a number in [0, 1)")

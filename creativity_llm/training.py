@@ -20,13 +20,13 @@ from .models import describe_model, load_model, resolve_model, save_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'LOSS_CHUNK_ELEMENTS', 'RUNTIME_LOG_KEYS', 'ACTIVATION_EXTRA', 'LoraTargetError',
-           'is_ffn_module', 'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source',
-           'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses', 'rationale_difficulty',
-           'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting',
-           'LoraSettings', 'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history',
-           'resolve_repo_path', 'check_deepspeed_config', 'check_deepspeed', 'activation_elements', 'memory_plan',
-           'format_memory_plan']
+__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'RUNTIME_LOG_KEYS', 'ACTIVATION_EXTRA',
+           'LoraTargetError', 'is_ffn_module', 'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate',
+           'split_by_source', 'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses',
+           'rationale_difficulty', 'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset',
+           'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings', 'lora_config', 'train_adapter',
+           'training_code_sha256', 'untimed_log_history', 'resolve_repo_path', 'check_deepspeed_config',
+           'check_deepspeed', 'activation_elements', 'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -81,23 +81,49 @@ def expected_lora_parameters(model, targets: list[str], r: int) -> int:
     return total
 
 # %% ../nbs/01d_training.ipynb #04692688
-def encode_pair(row: dict, tok, fmt: str = "answer_first", max_len: int = 384) -> dict | None:
-    """Token ids, labels (−100 on the prompt) and a rationale mask for one pair; None if no answer token fits in `max_len`.
-    A `system` field, if the row has one, becomes the system turn (stage 02 trains experts with the prompts they will be asked)."""
-    target = row.get(fmt) or row["response"]
-    turns = ([{"role": "system", "content": row["system"]}] if row.get("system") else []) + [{"role": "user", "content": row["instruction"]}]
+SHORTENED = "…"  # ends a source text cut to fit
+
+def _render_pair(row: dict, instruction: str, target: str, tok) -> tuple[str, str]:
+    turns = ([{"role": "system", "content": row["system"]}] if row.get("system") else []) + [{"role": "user", "content": instruction}]
     prompt = tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
     full = tok.apply_chat_template(turns + [{"role": "assistant", "content": target}], tokenize=False)
     if not full.startswith(prompt): raise ValueError(f"pair {row.get('id')}: the chat template renders the prompt differently with an answer")
+    return prompt, full
+
+def _shortened_instruction(row: dict, target: str, tok, max_len: int, overflow: int) -> str | None:
+    "The instruction with its quoted source cut (at a token boundary, ending in '…') so that the pair fits in `max_len`; None if it cannot."
+    source, instruction = row.get("input") or "", row["instruction"]
+    if not source or source not in instruction: return None
+    source_ids = tok(source, add_special_tokens=False)["input_ids"]
+    keep = len(source_ids) - overflow
+    while keep > 0:  # token boundaries at the cut can differ from the uncut text's: check, cut further if needed
+        text = instruction.replace(source, tok.decode(source_ids[:keep]).rstrip().rstrip("\ufffd") + SHORTENED, 1)
+        n = len(tok(_render_pair(row, text, target, tok)[1], add_special_tokens=False)["input_ids"])
+        if n <= max_len: return text
+        keep -= n - max_len
+    return None
+
+def encode_pair(row: dict, tok, fmt: str = "answer_first", max_len: int = 384) -> dict | None:
+    """Token ids, labels (−100 on the prompt) and a rationale mask for one pair; a pair longer than `max_len` has the source quoted in
+    its instruction shortened (`shortened: True`), never its answer; None if it cannot fit. A `system` field, if the row has one,
+    becomes the system turn (stage 02 trains experts with the prompts they will be asked)."""
+    target, instruction = row.get(fmt) or row["response"], row["instruction"]
+    prompt, full = _render_pair(row, instruction, target, tok)
+    enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
+    shortened = len(enc["input_ids"]) > max_len
+    if shortened:
+        instruction = _shortened_instruction(row, target, tok, max_len, len(enc["input_ids"]) - max_len)
+        if instruction is None: return None
+        prompt, full = _render_pair(row, instruction, target, tok)
+        enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
     start = len(prompt)
     rationale = row.get("rationale") or ""
     r_at = target.rfind(rationale) if rationale and fmt == "answer_first" else -1
     r_start = start + r_at if r_at >= 0 else len(full) + 1
-    enc = tok(full, add_special_tokens=False, return_offsets_mapping=True, truncation=True, max_length=max_len)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     labels = [t if a >= start else -100 for t, (a, b) in zip(ids, offsets)]
     if all(l == -100 for l in labels): return None
-    return {"input_ids": ids, "labels": labels, "rationale_mask": [int(a >= r_start) for a, b in offsets]}
+    return {"input_ids": ids, "labels": labels, "rationale_mask": [int(a >= r_start) for a, b in offsets], "shortened": shortened}
 
 def collate(batch: list[dict], pad_id: int) -> dict:
     "Right-pad a batch; carries sample weights and rationale masks along."
@@ -278,7 +304,8 @@ class LoraSettings:
     warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps warming up"})
     batch_size: int = field(default=8, metadata={"help": "pairs per micro-batch"})
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
-    max_len: int = field(default=384, metadata={"help": "tokens per pair"})
+    max_len: int = field(default=384, metadata={"help": "tokens per pair; a longer pair's quoted source is shortened, never its answer"})
+    max_drop_fraction: float = field(default=0.01, metadata={"help": "share of pairs that may be dropped as too long even with their source shortened"})
     fmt: str = field(default="answer_first", metadata={"help": "target field: 'answer_first', 'dc_format' or 'response' (the plain answer; stage 02's experts)"})
     eval_fraction: float = field(default=0.15, metadata={"help": "share of source documents held out"})
     hard_weighting: bool = field(default=True, metadata={"help": "weight samples by rationale difficulty"})
@@ -298,6 +325,7 @@ class LoraSettings:
     def from_run_config(cls, cfg: RunConfig, mode: str) -> "LoraSettings":
         return cls(mode=mode, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, epochs=cfg.lora_epochs, lr=cfg.lora_lr,
                    warmup_ratio=cfg.lora_warmup_ratio, batch_size=cfg.lora_batch_size, grad_accum=cfg.lora_grad_accum, max_len=cfg.lora_max_len,
+                   max_drop_fraction=cfg.lora_max_drop_fraction,
                    fmt=cfg.lora_format, eval_fraction=cfg.lora_eval_fraction, hard_weighting=cfg.lora_hard_weighting,
                    weight_cap=cfg.lora_weight_cap, weight_floor=cfg.lora_weight_floor, save_steps=cfg.lora_save_steps, resume=cfg.lora_resume,
                    deepspeed=cfg.lora_deepspeed, gradient_checkpointing=cfg.lora_gradient_checkpointing)
@@ -350,7 +378,10 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     encode = lambda rs: [e for e in (encode_pair(r, tok, s.fmt, s.max_len) for r in rs) if e is not None]
     train_ex, eval_ex = encode(train_rows), encode(eval_rows)
     for i, e in enumerate(train_ex): e["index"] = i
-    if not train_ex: raise ValueError(f"no training pair fits in lora_max_len={s.max_len} tokens ({len(rows)} pairs given)")
+    given, dropped = len(train_rows) + len(eval_rows), len(train_rows) + len(eval_rows) - len(train_ex) - len(eval_ex)
+    if not train_ex or dropped > s.max_drop_fraction * given:
+        raise ValueError(f"{log_prefix}{name}: {dropped} of {given} pairs do not fit in lora_max_len={s.max_len} tokens even with their source "
+                         f"shortened (more than lora_max_drop_fraction={s.max_drop_fraction}): raise lora_max_len, or shorten the answers")
     targets = lora_targets(model, s.mode)
     expected = expected_lora_parameters(model, targets, s.r)
     model_sha = describe_model(cfg.model, cache_dir=cfg.model_cache or None)["sha256"]
@@ -386,6 +417,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
                                   data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)
     log(log_prefix + f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
+        + (f" ({sum(e['shortened'] for e in train_ex + eval_ex)} with their source shortened, {dropped} dropped)" if dropped or any(e["shortened"] for e in train_ex + eval_ex) else "")
         + (f", resuming from {resume_from.name}" if resume_from else ""))
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     final = trainer.state.global_step
@@ -398,7 +430,8 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
         evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]  # the whole run, also across a resume
         stats = {"name": name, "mode": s.mode, "trainable_parameters": trainable, "total_parameters": total, "targets": len(targets),
-                 "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": len(train_rows) + len(eval_rows) - len(train_ex) - len(eval_ex),
+                 "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": dropped,
+                 "prompts_shortened": sum(e["shortened"] for e in train_ex + eval_ex),
                  "optimizer_steps": trainer.state.global_step, "epochs": s.epochs, "train_loss": float(np.mean(losses)) if losses else None,
                  "eval_loss_before": evals[0] if evals else None, "eval_loss_after": evals[-1] if evals else None, "resumed_from": resume_from.name if resume_from else None,
                  "deepspeed": use_ds, "device": str(model.device), "dtype": str(model.dtype).replace("torch.", "")}

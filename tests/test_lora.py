@@ -103,6 +103,20 @@ def test_kill_during_training_then_resume(tmp_path):
     assert abs(again["eval_loss_after"] - done["eval_loss_after"]) < 1e-4
 
 
+def test_long_sources_are_shortened_and_too_many_drops_fail(tmp_path):
+    "Issue 22: a pair longer than lora_max_len has its quoted source shortened, never its answer; past lora_max_drop_fraction the stage fails."
+    long = rows(20)
+    source = "A fired clay block, heavy and flat, laid in courses with mortar. " * 6
+    for r in long[:10]: r.update(input=source, instruction=f"Invention: brick\n{source}\n{r['instruction']}")
+    stats = train_mode(cfg(lora_epochs=1, lora_max_len=260), tmp_path / "a", "attention", long, log=lambda *a: None)
+    assert stats["prompts_shortened"] == 10 and stats["skipped_too_long"] == 0
+    for r in long[10:12]: r["answer_first"] += " And more." * 40  # an answer too long to fit whatever the prompt: dropped
+    with pytest.raises(ValueError, match=r"attention: 2 of 20 pairs do not fit in lora_max_len=260 tokens"):
+        train_mode(cfg(lora_epochs=1, lora_max_len=260), tmp_path / "b", "attention", long, log=lambda *a: None)
+    stats = train_mode(cfg(lora_epochs=1, lora_max_len=260, lora_max_drop_fraction=0.1), tmp_path / "c", "attention", long, log=lambda *a: None)
+    assert stats["skipped_too_long"] == 2 and stats["prompts_shortened"] == 10
+
+
 def test_changed_settings_do_not_resume(tmp_path):
     _write_train_dc(tmp_path, rows())
     ckpts = stage_dir(tmp_path, "05") / ".checkpoints" / "attention" / "checkpoint-2"
