@@ -56,5 +56,15 @@ for mode in ("off", "on"):
     out[mode] = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"checkpointing {mode:3}: peak RSS +{out[mode]['increase_mb']:.0f} MB over {out[mode]['baseline_mb']:.0f} MB after load, "
           f"{out[mode]['steps']} steps, mean loss {out[mode]['loss']:.5f}")
+from creativity_llm.models import load_model, resolve_model, converted_gguf_dir
+from creativity_llm.training import memory_plan
+src = resolve_model(args.model)
+config = (converted_gguf_dir(src.path) if src.kind == "gguf" else src.path) / "config.json" if src.kind != "micro" else load_model(args.model, device="cpu")[0].config
+for mode in ("off", "on"):  # the plan's saved activations and the answer tokens' logits and loss, against the measured increase
+    plan = memory_plan(config, "attention", r=8, batch_size=args.batch, seq_len=args.length, gpus=1, dtype="float32",
+                       gradient_checkpointing=mode == "on", answer_tokens=16)
+    predicted = (plan["bytes"]["activations"] + plan["bytes"]["logits_and_loss"]) / 2**20
+    print(f"checkpointing {mode:3}: memory_plan's activations and logits {predicted:.0f} MB; measured increase minus plan "
+          f"{out[mode]['increase_mb'] - predicted:.0f} MB (a second model copy, optimizer, allocator and backward transients)")
 print(f"{args.model}, batch {args.batch} x {args.length} tokens: peak training memory with checkpointing / without = "
       f"{out['on']['increase_mb'] / out['off']['increase_mb']:.2f}")
