@@ -92,7 +92,8 @@ def _render_pair(row: dict, instruction: str, target: str, tok) -> tuple[str, st
 
 def _shortened_instruction(row: dict, target: str, tok, max_len: int, overflow: int) -> str | None:
     "The instruction with its quoted source cut (at a token boundary, ending in '…') so that the pair fits in `max_len`; None if it cannot."
-    source, instruction = row.get("input") or "", row["instruction"]
+    source, instruction, question = row.get("input") or "", row["instruction"], row.get("question") or ""
+    if question and source.endswith("\n" + question): source = source[: -len(question) - 1]  # a QA pair's input is its passage and question
     if not source or source not in instruction: return None
     source_ids = tok(source, add_special_tokens=False)["input_ids"]
     keep = len(source_ids) - overflow
