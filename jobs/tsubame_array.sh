@@ -11,5 +11,5 @@
 source "${CREATIVITY_LLM_REPO:-$PWD}/jobs/env.sh"
 : "${BASE_MODEL:?set BASE_MODEL}" "${RUN_DIR:?set RUN_DIR to the run directory stages 00-01 wrote}"
 # shellcheck disable=SC2086
-creativity-llm experts --run-dir "$RUN_DIR" --preset "${PRESET:-h100}" --expert "$((SGE_TASK_ID - 1))" \
+run creativity-llm experts --run-dir "$RUN_DIR" --preset "${PRESET:-h100}" --expert "$((SGE_TASK_ID - 1))" \
     -p model="$BASE_MODEL" ${RUN_ARGS:-}

@@ -11,5 +11,5 @@
 source "${CREATIVITY_LLM_REPO:-$PWD}/jobs/env.sh"
 : "${BASE_MODEL:?set BASE_MODEL with qsub -v BASE_MODEL=...}"
 # shellcheck disable=SC2086
-creativity-llm run --preset "${PRESET:-h100}" --run-dir "${RUN_DIR:-runs/h100-tsubame}" --stages "${STAGES:-all}" \
+run creativity-llm run --preset "${PRESET:-h100}" --run-dir "${RUN_DIR:-runs/h100-tsubame}" --stages "${STAGES:-all}" \
     -p model="$BASE_MODEL" ${RUN_ARGS:-}

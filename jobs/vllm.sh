@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the vLLM job scripts (after env.sh): start vLLM's OpenAI-compatible server on this node and wait until it answers.
 # Settings (export before sbatch/qsub):
 #   VLLM_MODEL          the model to serve: the base (ROLE=engine) or the teacher (ROLE=teacher); a local HF directory
