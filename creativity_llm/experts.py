@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_experts.ipynb #3bc3c042
 from __future__ import annotations
-import fcntl, json, re, shutil, time
+import fcntl, json, os, re, shutil, subprocess, sys, time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -29,7 +29,8 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 __all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'CONTRACT', 'expert_cells', 'split_cell', 'parse_index',
            'probe_prompts', 'answer_embeddings', 'profile_expert', 'behaviour_similarity', 'plot_similarity',
            'expert_settings', 'with_system', 'bank_dir', 'expert_lock', 'expert_fingerprint', 'load_profile',
-           'train_expert', 'plan_experts', 'build_experts', 'assemble_experts', 'ExpertsConfig', 'experts_metrics']
+           'train_expert', 'plan_experts', 'experts_at_once', 'train_in_processes', 'build_experts', 'assemble_experts',
+           'ExpertsConfig', 'experts_metrics']
 
 # %% ../nbs/02_experts.ipynb #e50dda71
 EXPERTS_TABLE = "experts.parquet"  # one row per expert: cell, losses, quality, behaviour embedding, adapter folder
@@ -246,16 +247,50 @@ def plan_experts(cfg: RunConfig, run_dir) -> dict:
         c["fingerprint"] = expert_fingerprint(cfg, c, c["train"], c["val"], probes, model_sha)
     return {"cells": cells, "probes": probes, "scorer": scorer, "model_sha": model_sha}
 
+def experts_at_once(cfg) -> int:
+    "How many experts train at once: `expert_processes`, or one per visible GPU on CUDA; 1 on CPU."
+    return cfg.expert_processes or (torch.cuda.device_count() if cfg.device != "cpu" and torch.cuda.is_available() else 1)
+
+def train_in_processes(cfg: RunConfig, run_dir, indices: list[int], processes: int, log=print) -> None:
+    """Train the experts `indices` in `processes` worker processes at once (`creativity-llm experts`, as an array task would), each
+    with a share of them and, on CUDA, one GPU of its own: never one process over several GPUs. Logs in the bank's `.launch/`."""
+    import yaml
+    launch = bank_dir(run_dir) / ".launch"
+    config = launch / "config.yaml"
+    with atomic_path(config) as tmp: tmp.write_text(yaml.safe_dump({**cfg.to_dict(), "expert_processes": 1, "expert_index": ""}, sort_keys=True))
+    gpus = [g for g in os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(torch.cuda.device_count())))).split(",") if g]
+    cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    workers = []
+    for k in range(processes):
+        share = indices[k::processes]
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]} if cuda else {
+            **os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))}
+        cmd = [sys.executable, "-c", "import sys; from creativity_llm.pipeline import main; sys.exit(main())", "experts", "--run-dir", str(run_dir),
+               "--config", str(config), "--expert", ",".join(map(str, share))]
+        out = open(launch / f"worker-{k}.log", "w")
+        workers.append((k, share, subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT), out))
+        log(f"[02] worker {k}: experts {share}" + (f" on GPU {env['CUDA_VISIBLE_DEVICES']}" if cuda else ""))
+    failed = []
+    for k, share, proc, out in workers:
+        if proc.wait() not in (0, 1): failed.append(f"worker {k} (experts {share}, exit {proc.returncode}): {launch / f'worker-{k}.log'}")
+        out.close()
+    if failed: raise RuntimeError("expert workers failed: " + "; ".join(failed))
+
 def build_experts(cfg: RunConfig, run_dir, index: str | None = None, assemble: bool = True, log=print) -> dict:
     "Train the experts `index` selects (default `cfg.expert_index`) that are not current; then assemble the stage outputs, and raise `StageIncomplete` if an expert is missing."
     plan = plan_experts(cfg, run_dir)
     cells = plan["cells"]
     wanted = parse_index(cfg.expert_index if index is None else index, len(cells))
+    is_current = lambda c: (p := load_profile(run_dir, c["id"])) is not None and p["fingerprint"] == c["fingerprint"]
+    todo = [i for i in wanted if not is_current(cells[i])]
+    by_workers = set()
+    if (n := min(experts_at_once(cfg), len(todo))) > 1:
+        train_in_processes(cfg, run_dir, todo, n, log)
+        by_workers = {cells[i]["id"] for i in todo if is_current(cells[i])}
     trained, current, busy = [], [], []
-    for i in tqdm(wanted, desc="experts", unit="expert", disable=len(wanted) < 2):
+    for i in tqdm(wanted, desc="experts", unit="expert", disable=len(wanted) < 2 or bool(by_workers)):
         c = cells[i]
-        prof = load_profile(run_dir, c["id"])
-        if prof and prof["fingerprint"] == c["fingerprint"]: current.append(c["id"]); continue
+        if is_current(c): (trained if c["id"] in by_workers else current).append(c["id"]); continue
         try:
             with expert_lock(run_dir, c["id"]): train_expert(cfg, run_dir, c, plan["probes"], plan["scorer"], plan["model_sha"], log)
             trained.append(c["id"])
@@ -340,11 +375,12 @@ class ExpertsConfig(StageConfig):
     expert_index: str = knob("experts this run trains: '' (all), 'i', 'i-j' or 'i,j,k' (cluster array jobs)", "")
     expert_probes_per_category: int = knob("held-out prompts per category in the shared probe set the experts are profiled on", 1)
     expert_probe_new_tokens: int = knob("tokens generated per probe answer", 48)
+    expert_processes: int = knob("experts trained at once, one process each: 0 for one per visible GPU on CUDA (each pinned to its GPU) and 1 on CPU", 0)
 
     def check(self):
         for k in ("expert_min_pairs", "expert_epochs", "expert_probes_per_category", "expert_probe_new_tokens"):
             require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        for k in ("expert_max_per_category", "expert_eval_pairs"): require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
+        for k in ("expert_max_per_category", "expert_eval_pairs", "expert_processes"): require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         require(self.expert_mode in LORA_MODES, "expert_mode", self.expert_mode, one_of(LORA_MODES))
         require(self.expert_lr > 0, "expert_lr", self.expert_lr, "a number > 0")
         require(re.fullmatch(r"\s*(\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*)?\s*", str(self.expert_index)) is not None, "expert_index", self.expert_index, "'', 'i', 'i-j' or 'i,j,k'")

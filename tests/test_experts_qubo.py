@@ -180,3 +180,21 @@ def test_array_subset_then_assemble(run_dir):
     assert Manifest(run_dir).stage("02")["metrics"]["missing"] == ["divergent.energy"]
     with pytest.raises(RuntimeError, match=r"not trained yet: 0 \(divergent.energy\)"):
         load_experts(run_dir)
+
+
+def test_experts_in_two_processes_equal_one_process(run_dir, tmp_path):
+    "Issue 23: expert_processes trains the bank's experts N at a time, one worker process each (one GPU each on CUDA)."
+    import shutil
+    from safetensors.torch import load_file
+    other = tmp_path / "two"
+    shutil.copytree(run_dir / "01_synthesis", other / "01_synthesis")
+    one = build_experts(CFG, run_dir, log=lambda *a: None)
+    two = build_experts(replace(CFG, expert_processes=2), other, log=lambda *a: None)
+    assert sorted(two["trained_now"]) == sorted(one["trained_now"]) == ["divergent.energy", "reasoning.energy"]
+    assert sorted(p.name for p in (other / "02_experts" / ".bank" / ".launch").glob("worker-*.log")) == ["worker-0.log", "worker-1.log"]
+    for eid in one["trained_now"]:
+        a, b = load_profile(run_dir, eid), load_profile(other, eid)
+        assert a["fingerprint"] == b["fingerprint"] and abs(a["val_loss"] - b["val_loss"]) < 1e-5
+        wa = load_file(run_dir / "02_experts" / ".bank" / "adapters" / eid / "adapter_model.safetensors")
+        wb = load_file(other / "02_experts" / ".bank" / "adapters" / eid / "adapter_model.safetensors")
+        assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-5
