@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_lora.ipynb #3dfdabd2
 from __future__ import annotations
-import argparse, json, math, os, shutil, subprocess, sys, tempfile, time
+import argparse, importlib.util, json, math, os, shutil, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,13 +16,14 @@ import torch
 from .core import StageConfig, StageContract, atomic_path, knob, require, stage_dir, write_json
 from .models import converted_gguf_dir, load_model, pick_device, resolve_model
 from .scoring import TRAIN_DC
-from .training import LORA_MODES, LoraSettings, resolve_repo_path, split_by_source, train_adapter
+from .training import LORA_MODES, REPORTERS, LoraSettings, report_loggers, resolve_repo_path, split_by_source, train_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'MODE_ORDER', 'MERGE_TOLERANCE', 'CONTRACT', 'LoraStageConfig', 'training_rows',
            'train_mode', 'mode_key', 'tuned_adapters', 'safetensors_header', 'weight_shards', 'lora_deltas',
-           'merge_lora_streamed', 'merge_adapter', 'plot_curves', 'run_lora', 'main', 'lora_metrics']
+           'merge_lora_streamed', 'merge_adapter', 'plot_curves', 'training_processes', 'launch_training', 'run_lora',
+           'main', 'lora_metrics']
 
 # %% ../nbs/05_lora.ipynb #a4389a41
 ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
@@ -49,7 +50,11 @@ class LoraStageConfig(StageConfig):
     lora_hard_weighting: bool = knob("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", LoraSettings.hard_weighting)
     lora_weight_cap: float = knob("largest sample weight", LoraSettings.weight_cap)
     lora_weight_floor: float = knob("smallest sample weight", LoraSettings.weight_floor)
-    lora_save_steps: int = knob("optimizer steps between checkpoints", LoraSettings.save_steps)
+    lora_save_steps: int = knob("optimizer steps between checkpoints (when lora_save_fraction is 0)", LoraSettings.save_steps)
+    lora_save_fraction: float = knob("checkpoint every this share of an epoch's optimizer steps; 0: every lora_save_steps", LoraSettings.save_fraction)
+    lora_report_to: str = knob("training loggers, comma-separated: tensorboard, wandb (offline mode), mlflow (a local folder), or none", LoraSettings.report_to)
+    lora_deepspeed_on_cpu: bool = knob("use lora_deepspeed on CPU too (DeepSpeed's CPU accelerator on gloo, through the launcher): how the tests run ZeRO-2 without a GPU", False)
+    lora_processes: int = knob("training processes (torchrun): 0 for one per visible GPU on CUDA and in-process on CPU; N of 2 or more on CPU runs N processes on gloo", 0)
     lora_resume: bool = knob("continue an interrupted training from its last checkpoint", LoraSettings.resume)
     lora_gradient_checkpointing: bool = knob("recompute each layer's activations in the backward pass instead of keeping them (non-reentrant; on for large models)", LoraSettings.gradient_checkpointing)
     lora_deepspeed: str = knob("DeepSpeed config used on CUDA (empty: none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
@@ -63,6 +68,12 @@ class LoraStageConfig(StageConfig):
             require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
         require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
         require(0 <= self.lora_max_drop_fraction < 1, "lora_max_drop_fraction", self.lora_max_drop_fraction, "a number in [0, 1)")
+        require(0 <= self.lora_save_fraction <= 1, "lora_save_fraction", self.lora_save_fraction, "a share of an epoch in [0, 1]")
+        require(self.lora_processes >= 0, "lora_processes", self.lora_processes, "an integer >= 0")
+        loggers = report_loggers(self.lora_report_to)
+        require(set(loggers) <= set(REPORTERS), "lora_report_to", self.lora_report_to, f"some of {', '.join(REPORTERS)}, comma-separated, or 'none'")
+        missing = [x for x in loggers if x != "tensorboard" and importlib.util.find_spec(x) is None]
+        require(not missing, "lora_report_to", self.lora_report_to, f"loggers that are installed (pip install {' '.join(missing)})")
         require(self.lora_lr > 0, "lora_lr", self.lora_lr, "a number > 0")
         require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
         require(0 <= self.lora_warmup_ratio < 1, "lora_warmup_ratio", self.lora_warmup_ratio, "a number in [0, 1)")
@@ -263,14 +274,19 @@ def plot_curves(histories: dict[str, list[dict]], weights: dict[str, list[dict]]
     return fig
 
 # %% ../nbs/05_lora.ipynb #017c9b85
-def _train_with_torchrun(cfg: RunConfig, run_dir, mode: str, log=print) -> dict:
-    "Train one mode in `torchrun` worker processes, one per visible GPU (how DeepSpeed wants to be launched)."
+def training_processes(cfg, cuda: bool) -> int:
+    "How many processes train stage 05: `lora_processes`, or one per visible GPU on CUDA; 1 means in this process on CPU."
+    return cfg.lora_processes or (max(1, torch.cuda.device_count()) if cuda else 1)
+
+def launch_training(cfg: RunConfig, run_dir, mode: str, processes: int, log=print) -> dict:
+    "Train one mode in `processes` torchrun workers: one per GPU on CUDA (how DeepSpeed wants to be launched), on gloo on CPU."
     out = stage_dir(run_dir, "05")
     launch = write_json(out / ".launch" / f"{mode}.json", cfg.to_dict())
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={max(1, torch.cuda.device_count())}",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
            "-m", "creativity_llm.lora", "--run-dir", str(run_dir), "--mode", mode, "--config", str(launch)]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))}
     log("[05] " + " ".join(cmd))
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env)
     return json.loads((out / "logs" / f"{mode}_stats.json").read_text())
 
 def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
@@ -284,11 +300,13 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         log("[05] train_dc is empty: nothing to train")
         return stats
     cuda = pick_device(cfg.device).type == "cuda"
-    if cuda and cfg.lora_deepspeed: resolve_repo_path(cfg.lora_deepspeed)  # a missing config fails here, not in every worker
+    procs = training_processes(cfg, cuda)
+    ds_cpu = cfg.lora_deepspeed_on_cpu and bool(cfg.lora_deepspeed) and not cuda
+    if (cuda or ds_cpu) and cfg.lora_deepspeed: resolve_repo_path(cfg.lora_deepspeed)  # a missing config fails here, not in every worker
     per_mode, seconds = {}, {}
     for m in modes:
         t = time.perf_counter()
-        per_mode[m] = _train_with_torchrun(cfg, run_dir, m, log) if cuda else train_mode(cfg, run_dir, m, rows, log)
+        per_mode[m] = launch_training(cfg, run_dir, m, procs, log) if cuda or procs > 1 or ds_cpu else train_mode(cfg, run_dir, m, rows, log)
         seconds[m] = round(time.perf_counter() - t, 1)  # for the manifest: stage outputs hold no wall time
     _, held = split_by_source(rows, cfg.lora_eval_fraction, cfg.seed)
     instructions = [r["instruction"] for r in (held or rows)[:4]]
@@ -311,6 +329,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     cfg = SimpleNamespace(**json.loads(Path(a.config).read_text()))  # the parent's configuration, already checked: read by attribute only
     train_mode(cfg, a.run_dir, a.mode)
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():  # leave the group together: a rank exiting with its threads alive aborts
+        dist.barrier(); dist.destroy_process_group()
 
 if __name__ == "__main__" and "__file__" in globals(): main()  # as `python -m`, not inside a notebook
 

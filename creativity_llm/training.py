@@ -20,13 +20,14 @@ from .models import describe_model, load_model, resolve_model, save_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'RUNTIME_LOG_KEYS', 'ACTIVATION_EXTRA',
-           'LoraTargetError', 'is_ffn_module', 'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate',
-           'split_by_source', 'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses',
-           'rationale_difficulty', 'EpochSeededLengthSampler', 'WeightedLossTrainer', 'ListDataset',
-           'SaveEpochAdapters', 'HardSampleWeighting', 'LoraSettings', 'lora_config', 'train_adapter',
-           'training_code_sha256', 'untimed_log_history', 'resolve_repo_path', 'check_deepspeed_config',
-           'check_deepspeed', 'activation_elements', 'memory_plan', 'format_memory_plan']
+__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'RUNTIME_LOG_KEYS',
+           'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module', 'lora_targets', 'expected_lora_parameters',
+           'encode_pair', 'collate', 'split_by_source', 'difficulty_weights', 'answer_logits', 'chunked_token_nll',
+           'per_sample_losses', 'process_rank', 'rationale_difficulty', 'EpochSeededLengthSampler', 'pin_one_device',
+           'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'report_loggers',
+           'checkpoint_steps', 'LoraSettings', 'lora_config', 'train_adapter', 'training_code_sha256',
+           'untimed_log_history', 'resolve_repo_path', 'check_deepspeed_config', 'check_deepspeed',
+           'activation_elements', 'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -205,17 +206,31 @@ def per_sample_losses(model, batch: dict, mask_key: str = "labels") -> torch.Ten
     _, logits, start = answer_logits(model, batch)
     return _masked_nll(logits, batch, mask_key, start)
 
+def process_rank() -> tuple[int, int]:
+    "(rank, world size) of this process in its torch.distributed group; (0, 1) outside one."
+    import torch.distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
 def rationale_difficulty(model, examples: list[dict], pad_id: int, batch_size: int = 8) -> np.ndarray:
-    "d_i for every example under `model` (NaN where an example has no rationale token)."
+    """d_i for every example under `model` (NaN where an example has no rationale token). Under a distributed launch each rank
+    scores a contiguous share of the examples and the shares are gathered: every rank returns the whole array."""
+    rank, world = process_rank()
+    bounds = np.linspace(0, len(examples), world + 1).round().astype(int)
+    mine = examples[bounds[rank]:bounds[rank + 1]]
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     out = []
-    for i in range(0, len(examples), batch_size):
-        batch = {k: v.to(device) for k, v in collate(examples[i:i + batch_size], pad_id).items()}
-        out.append(per_sample_losses(model, batch, "rationale_mask").cpu())
+    for i in range(0, len(mine), batch_size):
+        batch = {k: v.to(device) for k, v in collate(mine[i:i + batch_size], pad_id).items()}
+        out.append(per_sample_losses(model, batch, "rationale_mask").float().cpu())
     model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0)
+    local = torch.cat(out).numpy() if out else np.zeros(0)
+    if world == 1: return local
+    import torch.distributed as dist
+    parts = [None] * world
+    dist.all_gather_object(parts, local.tolist())
+    return np.array([x for part in parts for x in part], float)
 
 # %% ../nbs/01d_training.ipynb #b7b0df1e
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -231,6 +246,12 @@ class EpochSeededLengthSampler(torch.utils.data.Sampler):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
 
+def pin_one_device(args: TrainingArguments) -> TrainingArguments:
+    """Outside a distributed launch, train on one device: with several GPUs visible, transformers counts them all and would
+    replicate the model over them in `nn.DataParallel` (which `WeightedLossTrainer` refuses)."""
+    if args.world_size == 1 and args.n_gpu > 1: args._n_gpu = 1
+    return args
+
 class WeightedLossTrainer(Trainer):
     "A Trainer whose loss is the weighted mean of per-sample answer losses."
     def __init__(self, *args, **kwargs):
@@ -240,8 +261,17 @@ class WeightedLossTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         data = train_dataset if train_dataset is not None else self.train_dataset
-        return EpochSeededLengthSampler([len(e["input_ids"]) for e in data.examples], self.args.train_batch_size * self.args.gradient_accumulation_steps,
+        # grouped by the global batch: N processes of micro-batch b see, step by step, the samples one process of micro-batch N·b sees
+        global_batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        return EpochSeededLengthSampler([len(e["input_ids"]) for e in data.examples], global_batch,
                                         self.args.data_seed if self.args.data_seed is not None else self.args.seed)
+
+    def _wrap_model(self, model, training: bool = True, dataloader=None):
+        wrapped = super()._wrap_model(model, training, dataloader)
+        if isinstance(wrapped, nn.DataParallel):  # one process over several GPUs: slow, and not what a launch of one process per GPU means
+            raise RuntimeError(f"transformers would train in nn.DataParallel over {self.args.n_gpu} GPUs in one process: launch one process "
+                               "per GPU (torchrun, lora_processes) or make one GPU visible (CUDA_VISIBLE_DEVICES)")
+        return wrapped
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if model.training: self.batch_log.append([self.state.global_step + 1, inputs["index"].tolist()])
@@ -293,6 +323,18 @@ class HardSampleWeighting(TrainerCallback):
             write_json(Path(args.output_dir) / f"checkpoint-{state.global_step}" / "sample_weights.json", {**self.current, "history": self.history})
 
 # %% ../nbs/01d_training.ipynb #e842134d
+REPORTERS = ("tensorboard", "wandb", "mlflow")  # the training loggers report_to may name
+
+def report_loggers(report_to: str) -> list[str]:
+    "The loggers a `report_to` value names ('none' or '': none)."
+    return [] if report_to.strip() in ("", "none") else [x.strip() for x in report_to.split(",") if x.strip()]
+
+def checkpoint_steps(s: "LoraSettings", train_pairs: int, world_size: int = 1) -> int:
+    "Optimizer steps between checkpoints: `save_fraction` of an epoch's steps when set (at least 1), else `save_steps`."
+    if not s.save_fraction: return s.save_steps
+    per_epoch = math.ceil(train_pairs / (s.batch_size * world_size) / s.grad_accum)
+    return max(1, math.ceil(s.save_fraction * per_epoch))
+
 @dataclass
 class LoraSettings:
     "One adapter's training settings (peft style: one config per method); stage 05's `LoraStageConfig` takes its defaults from these."
@@ -312,15 +354,21 @@ class LoraSettings:
     hard_weighting: bool = field(default=True, metadata={"help": "weight samples by rationale difficulty"})
     weight_cap: float = field(default=3.0, metadata={"help": "largest sample weight"})
     weight_floor: float = field(default=0.25, metadata={"help": "smallest sample weight"})
-    save_steps: int = field(default=4, metadata={"help": "optimizer steps between checkpoints"})
+    save_steps: int = field(default=4, metadata={"help": "optimizer steps between checkpoints (when save_fraction is 0)"})
+    save_fraction: float = field(default=0.0, metadata={"help": "checkpoint every this share of an epoch's optimizer steps (0: every save_steps)"})
+    report_to: str = field(default="tensorboard", metadata={"help": "loggers, comma-separated: tensorboard, wandb (offline), mlflow, or none"})
     resume: bool = field(default=True, metadata={"help": "continue an interrupted run from its last checkpoint"})
     deepspeed: str = field(default="", metadata={"help": "DeepSpeed JSON config, used on CUDA"})
+    deepspeed_on_cpu: bool = field(default=False, metadata={"help": "use the DeepSpeed config on CPU too (DeepSpeed's CPU accelerator on gloo): how the tests run ZeRO-2 without a GPU"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute each layer's activations in the backward pass (non-reentrant)"})
 
     def __post_init__(self):
         if self.mode not in LORA_MODES: raise ValueError(f"mode {self.mode!r}: expected one of {', '.join(LORA_MODES)}")
         if self.fmt not in ("answer_first", "dc_format", "response"): raise ValueError(f"fmt {self.fmt!r}: expected 'answer_first', 'dc_format' or 'response'")
         if not 0 < self.weight_floor <= 1 <= self.weight_cap: raise ValueError("need 0 < weight_floor <= 1 <= weight_cap")
+        if not 0 <= self.save_fraction <= 1: raise ValueError(f"save_fraction {self.save_fraction}: expected a share of an epoch in [0, 1]")
+        unknown = set(report_loggers(self.report_to)) - set(REPORTERS)
+        if unknown: raise ValueError(f"report_to {self.report_to!r}: unknown {sorted(unknown)}; expected some of {', '.join(REPORTERS)}, or 'none'")
 
     @classmethod
     def from_run_config(cls, cfg: RunConfig, mode: str) -> "LoraSettings":
@@ -329,7 +377,8 @@ class LoraSettings:
                    max_drop_fraction=cfg.lora_max_drop_fraction,
                    fmt=cfg.lora_format, eval_fraction=cfg.lora_eval_fraction, hard_weighting=cfg.lora_hard_weighting,
                    weight_cap=cfg.lora_weight_cap, weight_floor=cfg.lora_weight_floor, save_steps=cfg.lora_save_steps, resume=cfg.lora_resume,
-                   deepspeed=cfg.lora_deepspeed, gradient_checkpointing=cfg.lora_gradient_checkpointing)
+                   save_fraction=cfg.lora_save_fraction, report_to=cfg.lora_report_to,
+                   deepspeed=cfg.lora_deepspeed, deepspeed_on_cpu=cfg.lora_deepspeed_on_cpu, gradient_checkpointing=cfg.lora_gradient_checkpointing)
 
 def lora_config(model, s: LoraSettings):
     "The `peft.LoraConfig` for `model`: explicit full module names, never a default."
@@ -348,13 +397,17 @@ def _last_checkpoint(folder: Path) -> Path | None:
     done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and _complete(p)]
     return max(done, key=lambda p: int(p.name.split("-")[1])) if done else None
 
+def _stamped(folder: Path, fingerprint: str) -> bool:
+    "Whether the checkpoints in `folder` were written for this fingerprint (settings, data, model, code)."
+    stamp = folder / "fingerprint.json"
+    return stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
+
 def _prepare_checkpoints(folder: Path, fingerprint: str, resume: bool) -> Path | None:
     "The checkpoint to resume from, if `resume` and it belongs to the same settings, data and model; else a clean folder."
-    stamp = folder / "fingerprint.json"
-    same = stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
+    same = _stamped(folder, fingerprint)
     if not (resume and same) and folder.exists(): shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(stamp, {"fingerprint": fingerprint})
+    write_json(folder / "fingerprint.json", {"fingerprint": fingerprint})
     return _last_checkpoint(folder) if resume and same else None
 
 def _device_for_rank(device: str) -> str:
@@ -387,31 +440,45 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     expected = expected_lora_parameters(model, targets, s.r)
     model_sha = describe_model(cfg.model, cache_dir=cfg.model_cache or None)["sha256"]
     data_sha = json_sha256([[e["input_ids"], e["labels"], e["rationale_mask"]] for e in train_ex + eval_ex])
-    initial = _base_difficulty(model, train_ex, tok.pad_token_id, s, out, [model_sha, data_sha, str(model.dtype)]) if s.hard_weighting else None
-    torch.manual_seed(cfg.seed)
-    peft_model = get_peft_model(model, lora_config(model, s))  # wraps `model` in place
-    trainable, total = peft_model.get_nb_trainable_parameters()
-    if trainable != expected: raise AssertionError(f"{name}: {trainable:,} trainable parameters, expected r·(d_in+d_out) = {expected:,}")
-    use_ds = on_cuda and bool(s.deepspeed)
-    fingerprint = json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "code": training_code_sha256(), "data": data_sha,
-                               "dtype": str(model.dtype), "deepspeed": use_ds, "world_size": int(os.environ.get("WORLD_SIZE", 1))})
+    use_ds, world = bool(s.deepspeed) and (on_cuda or s.deepspeed_on_cpu), int(os.environ.get("WORLD_SIZE", 1))
     ckpt_dir = out / ".checkpoints" / name
     model.config.use_cache = False  # a training forward pass builds no key-value cache
+    loggers = report_loggers(s.report_to)
+    if "wandb" in loggers: os.environ.setdefault("WANDB_MODE", "offline"); os.environ.setdefault("WANDB_DIR", str(out / "wandb"))  # compute nodes: no network
+    if "mlflow" in loggers: os.environ.setdefault("MLFLOW_TRACKING_URI", (out / "mlruns").resolve().as_uri())
+    accelerator_config = None
+    if use_ds and not on_cuda:  # without a GPU accelerate finds no backend for DeepSpeed and takes every rank for rank 0 of 1:
+        from accelerate import PartialState  # start DeepSpeed's gloo group ourselves, and have the Trainer use that state
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+        PartialState(backend="gloo")
+        accelerator_config = {"use_configured_state": True}
     args = TrainingArguments(
-        output_dir=str(ckpt_dir), num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
+        accelerator_config=accelerator_config, output_dir=str(ckpt_dir), num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, learning_rate=s.lr, lr_scheduler_type="cosine", warmup_steps=s.warmup_ratio, weight_decay=0.0,
         max_grad_norm=1.0, logging_steps=1, eval_strategy="epoch" if eval_ex else "no", eval_on_start=False, save_strategy="steps",
-        save_steps=s.save_steps, save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed, report_to="none", use_cpu=not on_cuda,
+        save_steps=checkpoint_steps(s, len(train_ex), world), save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed,
+        report_to=[x for x in loggers if x != "tensorboard"] or "none",  # TensorBoard: our own writer, below
+        use_cpu=not (on_cuda or use_ds),  # use_cpu would skip DeepSpeed, which runs on its CPU accelerator when asked to  # TensorBoard: our own writer, below
         bf16=on_cuda and model.dtype == torch.bfloat16, deepspeed=str(resolve_repo_path(s.deepspeed)) if use_ds else None,
         train_sampling_strategy="group_by_length", prediction_loss_only=True, remove_unused_columns=False, dataloader_num_workers=0,
         # non-reentrant: it back-propagates to the LoRA weights although the embeddings' output (the first layer's input) is frozen
         gradient_checkpointing=s.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False} if s.gradient_checkpointing else None)
-    with args.main_process_first(local=False):  # rank 0 clears or keeps the folder; the others then find it as rank 0 left it
-        resume_from = _prepare_checkpoints(ckpt_dir, fingerprint, s.resume)
+    pin_one_device(args)  # also starts the process group of a distributed launch, which the difficulty pass below shares out
+    initial = (_base_difficulty(model, train_ex, tok.pad_token_id, s, out, [model_sha, data_sha, str(model.dtype)], write=args.process_index == 0)
+               if s.hard_weighting else None)
+    torch.manual_seed(cfg.seed)
+    peft_model = get_peft_model(model, lora_config(model, s))  # wraps `model` in place
+    trainable, total = peft_model.get_nb_trainable_parameters()
+    if trainable != expected: raise AssertionError(f"{name}: {trainable:,} trainable parameters, expected r·(d_in+d_out) = {expected:,}")
+    fingerprint = json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "code": training_code_sha256(), "data": data_sha,
+                               "dtype": str(model.dtype), "deepspeed": use_ds, "world_size": world})
+    with args.main_process_first(local=False):  # rank 0 clears or keeps the folder; the others then find it as rank 0 left it, writing nothing
+        resume_from = (_prepare_checkpoints(ckpt_dir, fingerprint, s.resume) if args.process_index == 0
+                       else _last_checkpoint(ckpt_dir) if s.resume and _stamped(ckpt_dir, fingerprint) else None)
     resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
     args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
-    callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 else [])
+    callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 and "tensorboard" in loggers else [])
     if epochs_dir is not None:  # a resumed run keeps its earlier epochs, a fresh one starts empty
         if resume_from is None: shutil.rmtree(epochs_dir, ignore_errors=True)
         callbacks.append(SaveEpochAdapters(Path(epochs_dir)))
@@ -449,12 +516,12 @@ def training_code_sha256() -> str:
     spec = importlib.util.find_spec("creativity_llm.training")
     return file_sha256(spec.origin) if spec and spec.origin else ""
 
-def _base_difficulty(model, examples: list[dict], pad_id: int, s: LoraSettings, out: Path, key) -> np.ndarray:
+def _base_difficulty(model, examples: list[dict], pad_id: int, s: LoraSettings, out: Path, key, write: bool = True) -> np.ndarray:
     "Epoch 0's rationale difficulty, under the base model (LoRA starts with B = 0): computed once per stage, shared by every mode."
     cache = out / ".difficulty" / f"{json_sha256(key)[:24]}.json"
     if cache.is_file(): return np.array([np.nan if x is None else x for x in json.loads(cache.read_text())], float)
     d = rationale_difficulty(model, examples, pad_id, s.batch_size)
-    write_json(cache, [None if not np.isfinite(x) else float(x) for x in d])
+    if write: write_json(cache, [None if not np.isfinite(x) else float(x) for x in d])  # rank 0 only
     return d
 
 RUNTIME_LOG_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second")

@@ -259,6 +259,8 @@ def _bad_row_file(tmp_path) -> Path:
     ("score_reference=/missing.jsonl", "config key 'score_reference': /missing.jsonl: no such reference corpus"),
     ("graft_bands=3:rest", "config key 'graft_bands': bands '3:rest': 3 bits"),
     ("lora_deepspeed=/missing.json", "config key 'lora_deepspeed': /missing.json: not found"),
+    ("lora_report_to=tensorboard,wandbb", "config key 'lora_report_to'"),
+    ("lora_report_to=wandb", "loggers that are installed (pip install wandb)"),
     ("teacher_url=localhost:8000", "config key 'teacher_url' must be an http:// or https:// base URL"),
     ("judge_url=http://", "config key 'judge_url' must be an http:// or https:// base URL"),
     ("teacher_model=/no/such/teacher", "config key 'teacher_model': model '/no/such/teacher': no such file"),
