@@ -14,12 +14,12 @@ from typing import Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path', 'atomic_write',
-           'write_json', 'write_jsonl', 'cache_root', 'hash_cache_dir', 'file_sha256', 'dir_files_sha256',
-           'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require', 'StageConfig',
-           'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageWaiting', 'StageContract',
-           'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics', 'stage_is_current',
-           'run_lock']
+__all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'COARSE_WINDOW_NS', 'INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path',
+           'atomic_write', 'write_json', 'write_jsonl', 'cache_root', 'hash_cache_dir', 'file_sha256',
+           'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require',
+           'StageConfig', 'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageWaiting',
+           'StageContract', 'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics',
+           'stage_is_current', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -61,6 +61,7 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 HASH_CACHE_VERSION = 1  # part of every cache key: bump it to forget every remembered digest
 RACY_WINDOW_NS = 100_000_000  # a file changed less than 0.1 s before it was hashed is not remembered (coarse kernel clocks tick every 1-10 ms)
+COARSE_WINDOW_NS = 2_000_000_000  # ... or less than 2 s, where the filesystem keeps whole seconds (Lustre, ext3; FAT keeps 2 s)
 _DIGESTS: dict[str, str] = {}  # this process's memory: identity key -> digest
 
 def hash_cache_dir() -> Path | None:
@@ -88,12 +89,14 @@ def file_sha256(path, chunk: int = 1 << 20) -> str:
     if key in _DIGESTS: return _DIGESTS[key]
     folder = hash_cache_dir()
     entry = folder / key[:2] / key if folder else None
-    if entry is not None and entry.is_file():
-        digest = entry.read_text().strip()
-        if re.fullmatch(r"[0-9a-f]{64}", digest): _DIGESTS[key] = digest; return digest
+    try: digest = entry.read_text().strip() if entry is not None and entry.is_file() else ""
+    except OSError: digest = ""  # another user's entry, a vanished folder: hash the file instead
+    if re.fullmatch(r"[0-9a-f]{64}", digest): _DIGESTS[key] = digest; return digest
     digest = _read_sha256(path, chunk)
     after = path.stat()
-    if _identity_key(path, after) != key or started - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_WINDOW_NS:
+    coarse = st.st_mtime_ns % 1_000_000_000 == 0 and st.st_ctime_ns % 1_000_000_000 == 0  # whole seconds: the times were truncated
+    window = int(os.environ.get("CREATIVITY_LLM_RACY_WINDOW_NS", COARSE_WINDOW_NS if coarse else RACY_WINDOW_NS))
+    if _identity_key(path, after) != key or started - max(st.st_mtime_ns, st.st_ctime_ns) < window:
         return digest  # changed while being read, or too recently to trust its times: not remembered
     _DIGESTS[key] = digest
     if entry is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl, json, os, re, shutil, subprocess, sys, time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from .models import describe_model
 from .scorer import PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .synthesis import EVAL_HELDOUT, SEED_PAIRS, SYSTEM
 from .taxonomy import CATEGORIES
-from .training import LORA_MODES, LoraSettings, train_adapter, training_code_sha256
+from .training import LORA_MODES, LoraSettings, result_settings, train_adapter, training_code_sha256
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
@@ -157,9 +157,10 @@ def plot_similarity(sim: np.ndarray, ids: list[str], categories: list[str], path
 def expert_settings(cfg: RunConfig) -> LoraSettings:
     """Stage 05's settings with the expert's mode, epochs and learning rate, trained on the plain answer (`response`, the numbered
     list the expert will be asked for when profiled and in the team) rather than stage 05's answer-first rendering; no DeepSpeed (one
-    small adapter per process) and no hard-sample weighting (a cell of a few pairs has no tail of hard samples to up-weight)."""
+    small adapter per process), no hard-sample weighting (a cell of a few pairs has no tail of hard samples to up-weight), and a pair
+    too long to fit even with its source shortened is dropped, not fatal (in a cell of a few dozen pairs one is already over 1 %)."""
     return replace(LoraSettings.from_run_config(cfg, cfg.expert_mode), epochs=cfg.expert_epochs, lr=cfg.expert_lr, deepspeed="", eval_fraction=0.0,
-                   hard_weighting=False, fmt="response")
+                   hard_weighting=False, fmt="response", max_drop_fraction=1.0)
 
 def with_system(rows: list[dict]) -> list[dict]:
     "The rows with stage 01's system prompt for their language: experts train on the prompts they are later asked."
@@ -180,7 +181,7 @@ def expert_fingerprint(cfg: RunConfig, cell: dict, train: list[dict], val: list[
     "What determines an expert's adapter and its probe answers (not their scores: those are recomputed whenever the stage assembles)."
     s = expert_settings(cfg)
     pairs = lambda rs: [[r["id"], r.get("system"), r["instruction"], r.get(s.fmt) or r["response"]] for r in with_system(rs)]
-    return json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "dtype": cfg.dtype, "cell": cell["id"], "train": pairs(train),
+    return json_sha256({"settings": result_settings(s), "seed": cfg.seed, "model": model_sha, "dtype": cfg.dtype, "cell": cell["id"], "train": pairs(train),
                         "val": pairs(val), "probes": [p["messages"] for p in probes], "sampling": [cfg.temperature, cfg.top_p, cfg.expert_probe_new_tokens],
                         "engine": (cfg.engine_model or cfg.model) if cfg.engine_url else "",
                         "code": [training_code_sha256(), _experts_code_sha256()]})
@@ -264,7 +265,7 @@ def train_in_processes(cfg: RunConfig, run_dir, indices: list[int], processes: i
     for k in range(processes):
         share = indices[k::processes]
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]} if cuda else {
-            **os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))}
+            **os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // processes)))}
         cmd = [sys.executable, "-c", "import sys; from creativity_llm.pipeline import main; sys.exit(main())", "experts", "--run-dir", str(run_dir),
                "--config", str(config), "--expert", ",".join(map(str, share))]
         out = open(launch / f"worker-{k}.log", "w")
@@ -272,9 +273,9 @@ def train_in_processes(cfg: RunConfig, run_dir, indices: list[int], processes: i
         log(f"[02] worker {k}: experts {share}" + (f" on GPU {env['CUDA_VISIBLE_DEVICES']}" if cuda else ""))
     failed = []
     for k, share, proc, out in workers:
-        if proc.wait() not in (0, 1): failed.append(f"worker {k} (experts {share}, exit {proc.returncode}): {launch / f'worker-{k}.log'}")
+        if proc.wait() not in (0, 4): failed.append(f"worker {k} (experts {share}, exit {proc.returncode}): {launch / f'worker-{k}.log'}")
         out.close()
-    if failed: raise RuntimeError("expert workers failed: " + "; ".join(failed))
+    if failed: raise RuntimeError("expert workers failed: " + "; ".join(failed))  # (exit 4: an expert was busy in another process)
 
 def build_experts(cfg: RunConfig, run_dir, index: str | None = None, assemble: bool = True, log=print) -> dict:
     "Train the experts `index` selects (default `cfg.expert_index`) that are not current; then assemble the stage outputs, and raise `StageIncomplete` if an expert is missing."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_lora.ipynb #3dfdabd2
 from __future__ import annotations
-import argparse, importlib.util, json, math, os, shutil, subprocess, sys, tempfile, time
+import argparse, gc, importlib.util, json, math, os, shutil, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,10 +20,10 @@ from .training import LORA_MODES, REPORTERS, LoraSettings, report_loggers, resol
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'MODE_ORDER', 'MERGE_TOLERANCE', 'CONTRACT', 'LoraStageConfig', 'training_rows',
-           'train_mode', 'mode_key', 'tuned_adapters', 'safetensors_header', 'weight_shards', 'lora_deltas',
-           'merge_lora_streamed', 'merge_adapter', 'plot_curves', 'training_processes', 'launch_training', 'run_lora',
-           'main', 'lora_metrics']
+__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'MODE_ORDER', 'MERGE_TOLERANCE', 'LARGE_FLOAT32_TOLERANCE', 'CONTRACT',
+           'LoraStageConfig', 'training_rows', 'train_mode', 'mode_key', 'tuned_adapters', 'safetensors_header',
+           'weight_shards', 'lora_deltas', 'MergeNamesDiffer', 'merge_lora_streamed', 'merge_adapter', 'plot_curves',
+           'training_processes', 'launch_training', 'run_lora', 'main', 'lora_metrics']
 
 # %% ../nbs/05_lora.ipynb #a4389a41
 ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
@@ -149,10 +149,20 @@ def _delta_weight(a, b, scaling: float, fan_in_fan_out: bool) -> torch.Tensor:
     delta = b.float() @ a.float()  # in the order peft's get_delta_weight computes it: the same fp32 bits
     return (delta.T if fan_in_fan_out else delta) * scaling
 
+class MergeNamesDiffer(ValueError):
+    "The adapter names weights by module path and the base's files name them otherwise (transformers renames some checkpoints on load)."
+
+def _read_exactly(f, n: int, src: Path) -> bytes:
+    data = f.read(n)
+    if len(data) != n: raise ValueError(f"{src}: truncated ({len(data)} of {n} bytes where a tensor should be)")
+    return data
+
 def _merge_shard(src: Path, dst: Path, deltas: dict, chunk: int = 64 << 20) -> int:
     "Write `src` with each tensor named in `deltas` merged; the header, and every other tensor, are copied as bytes. Returns tensors merged."
     n, header = safetensors_header(src)
     tensors = sorted(((k, v) for k, v in header.items() if k != "__metadata__"), key=lambda kv: kv[1]["data_offsets"][0])
+    end_of_data = 8 + n + max((v["data_offsets"][1] for _, v in tensors), default=0)
+    if src.stat().st_size != end_of_data: raise ValueError(f"{src}: {src.stat().st_size} bytes, its header describes {end_of_data} (truncated or padded)")
     merged = 0
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         fout.write(fin.read(8 + n))  # same names, dtypes, shapes and byte ranges: ΔW changes none of them
@@ -161,10 +171,9 @@ def _merge_shard(src: Path, dst: Path, deltas: dict, chunk: int = 64 << 20) -> i
             if fin.tell() != 8 + n + begin: raise ValueError(f"{src}: tensor {name} does not follow the one before it")
             if name not in deltas:
                 left = end - begin
-                while left: left -= fout.write(fin.read(min(chunk, left)))
+                while left: left -= fout.write(_read_exactly(fin, min(chunk, left), src))
                 continue
-            buf = bytearray(end - begin)
-            fin.readinto(buf)
+            buf = bytearray(_read_exactly(fin, end - begin, src))
             w = torch.frombuffer(buf, dtype=_SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
             exact = torch.float64 if w.dtype == torch.float64 else torch.float32
             out = (w.to(exact) + _delta_weight(*deltas[name]).to(exact)).to(w.dtype).contiguous()
@@ -174,8 +183,9 @@ def _merge_shard(src: Path, dst: Path, deltas: dict, chunk: int = 64 << 20) -> i
     return merged
 
 def merge_lora_streamed(base_dir, adapter_dir, out_dir) -> dict:
-    """Fold a LoRA adapter into the safetensors weights of `base_dir`, one tensor at a time, writing a plain model to `out_dir`
-    (inside, as usual, a temporary folder renamed when done): same shards, index and dtype; every other file of the base copied."""
+    """Fold a LoRA adapter into the safetensors weights of `base_dir`, one tensor at a time, writing a plain model into the folder
+    `out_dir` (`merge_adapter` passes a temporary folder it renames when the check passes): same shards, index and dtype; every
+    other file of the base copied. Raises `MergeNamesDiffer` before writing when the base's files name the weights otherwise."""
     base_dir, out_dir = Path(base_dir), Path(out_dir)
     deltas, shards = lora_deltas(adapter_dir), weight_shards(base_dir)
     found = {}  # checked before a byte is written: every target exists, with ΔW's shape and a float dtype
@@ -183,7 +193,7 @@ def merge_lora_streamed(base_dir, adapter_dir, out_dir) -> dict:
         for name, info in safetensors_header(shard)[1].items():
             if name in deltas: found[name] = (shard.name, info["dtype"], info["shape"])
     missing = sorted(set(deltas) - set(found))
-    if missing: raise ValueError(f"{adapter_dir}: {len(missing)} adapted weights are not in {base_dir}'s shards, e.g. {missing[:2]}")
+    if missing: raise MergeNamesDiffer(f"{adapter_dir}: {len(missing)} adapted weights are not in {base_dir}'s shards, e.g. {missing[:2]}")
     for name, (shard, dtype, shape) in found.items():
         a, b, _, fan = deltas[name]
         want = [a.shape[1], b.shape[0]] if fan else [b.shape[0], a.shape[1]]
@@ -202,6 +212,8 @@ MERGE_TOLERANCE = {  # largest |logit difference| allowed between the merged mod
     "bfloat16": ("of the largest |logit|", 0.02),  # W + ΔW rounded to 8 significant bits: 0.41% measured on SmolLM2-135M (30 layers, rank-8 attention adapter)
     "float16": ("of the largest |logit|", 0.004),  # 11 significant bits: 0.075% measured the same way
 }
+LARGE_FLOAT32_TOLERANCE = ("of the largest |logit|", 1e-3)  # fp32 weights of a model over 2B parameters, compared in float32: (W + ΔW)x
+# and Wx + ΔWx round differently in every layer (about 1e-4 absolute on SmolLM2's 30 layers, logits of 20-30)
 
 def _merge_base_dir(cfg, scratch: Path) -> Path:
     "The safetensors folder of the run's base model; a micro model (built in memory) is saved to `scratch` first."
@@ -215,28 +227,46 @@ def _merge_base_dir(cfg, scratch: Path) -> Path:
 def _prompt_logits(model, enc, small: bool) -> torch.Tensor:
     with torch.no_grad(): return (model.double() if small else model)(**enc).logits.double()
 
-def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str]) -> dict:
+def _merge_in_memory(cfg, adapter_dir, out_dir: Path) -> dict:
+    "peft's `merge_and_unload` on the base loaded in fp32, saved in the base's dtype: for bases whose files the streamed merge cannot read by name."
+    from peft import PeftModel
+    from transformers import AutoConfig
+    base, _ = load_model(cfg.model, device="cpu", dtype="float32", cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    src = resolve_model(cfg.model)
+    stored = getattr(AutoConfig.from_pretrained(src.path, trust_remote_code=cfg.trust_remote_code), "dtype", None) if src.kind == "hf" else None
+    dtype = stored if isinstance(stored, torch.dtype) else torch.float32
+    merged.to(dtype).save_pretrained(out_dir, safe_serialization=True)
+    return {"shards": sorted(p.name for p in Path(out_dir).glob("*.safetensors")), "tensors_merged": None,
+            "dtype": [{torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}.get(dtype, "F32")]}
+
+def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str], log=print) -> dict:
     """Fold the adapter into the base shard by shard (`merge_lora_streamed`), then compare the merged model's logits on `instructions`
     with base + adapter's, one model in memory at a time; outside `MERGE_TOLERANCE` the stage fails and no merged folder is left."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
     out_dir = Path(out_dir)
     kw = dict(device="cpu", dtype="float32", cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir, is_dir=True) as tmp, tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
-        streamed = merge_lora_streamed(_merge_base_dir(cfg, Path(scratch)), adapter_dir, tmp)
+        try: streamed = merge_lora_streamed(_merge_base_dir(cfg, Path(scratch)), adapter_dir, tmp)
+        except MergeNamesDiffer as e:  # e.g. a multimodal Gemma 3 checkpoint loaded as a text model: merge in memory, as peft does
+            log(f"[05] {e}: merging in memory instead (the base in fp32 in RAM)")
+            streamed = _merge_in_memory(cfg, adapter_dir, tmp)
         base, tok = load_model(cfg.model, **kw)
         tok.save_pretrained(tmp); base.generation_config.save_pretrained(tmp)  # with the chat template and end-of-turn a base model lacks
         small = sum(p.numel() for p in base.parameters()) <= 2e9  # float64 copies of a large model would not fit in memory
         prompts = [tok.apply_chat_template([{"role": "user", "content": x}], tokenize=False, add_generation_prompt=True) for x in instructions]
         enc = tok(prompts, return_tensors="pt", padding=True)
         reference = _prompt_logits(PeftModel.from_pretrained(base, str(adapter_dir)).eval(), enc, small)
-        del base  # one model in memory at a time
+        del base
+        gc.collect()  # one model in memory at a time, even if the peft wrapper holds a reference cycle
         merged = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32, local_files_only=True, trust_remote_code=cfg.trust_remote_code).eval()
         diff = (_prompt_logits(merged, enc, small) - reference).abs().amax().item()
         del merged
         dtype = streamed["dtype"][0] if len(streamed["dtype"]) == 1 else "float32"
         dtype = {"F32": "float32", "BF16": "bfloat16", "F16": "float16", "F64": "float32"}.get(dtype, dtype)
-        kind, tol = MERGE_TOLERANCE[dtype]
+        kind, tol = MERGE_TOLERANCE[dtype] if small or dtype != "float32" else LARGE_FLOAT32_TOLERANCE
         allowed = tol if kind == "absolute" else tol * reference.abs().amax().item()
         if not diff <= allowed:
             raise AssertionError(f"merged model's logits differ from base + adapter by {diff:.2e} (> {allowed:.2e}: {tol} {kind}, "
@@ -284,7 +314,9 @@ def launch_training(cfg: RunConfig, run_dir, mode: str, processes: int, log=prin
     launch = write_json(out / ".launch" / f"{mode}.json", cfg.to_dict())
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
            "-m", "creativity_llm.lora", "--run-dir", str(run_dir), "--mode", mode, "--config", str(launch)]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))}
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // processes)))}
+    if cfg.lora_deepspeed_on_cpu and pick_device(cfg.device).type != "cuda":  # DeepSpeed would pick its CUDA accelerator where a GPU is visible
+        env.update(CUDA_VISIBLE_DEVICES="", DS_ACCELERATOR="cpu")
     log("[05] " + " ".join(cmd))
     subprocess.run(cmd, check=True, env=env)
     return json.loads((out / "logs" / f"{mode}_stats.json").read_text())
@@ -301,6 +333,8 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         return stats
     cuda = pick_device(cfg.device).type == "cuda"
     procs = training_processes(cfg, cuda)
+    if cuda and procs > torch.cuda.device_count():
+        raise ValueError(f"lora_processes={procs} but {torch.cuda.device_count()} GPUs are visible: one process per GPU at most")
     ds_cpu = cfg.lora_deepspeed_on_cpu and bool(cfg.lora_deepspeed) and not cuda
     if (cuda or ds_cpu) and cfg.lora_deepspeed: resolve_repo_path(cfg.lora_deepspeed)  # a missing config fails here, not in every worker
     per_mode, seconds = {}, {}
@@ -310,7 +344,7 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         seconds[m] = round(time.perf_counter() - t, 1)  # for the manifest: stage outputs hold no wall time
     _, held = split_by_source(rows, cfg.lora_eval_fraction, cfg.seed)
     instructions = [r["instruction"] for r in (held or rows)[:4]]
-    merged = {m: merge_adapter(cfg, out / ADAPTERS / m, out / MERGED / m, instructions) for m in cfg.lora_merge.split(",") if m}
+    merged = {m: merge_adapter(cfg, out / ADAPTERS / m, out / MERGED / m, instructions, log) for m in cfg.lora_merge.split(",") if m}
     histories = {m: json.loads((out / "logs" / f"{m}_log_history.json").read_text()) for m in modes}
     weights = {m: json.loads((out / "logs" / f"{m}_sample_weights.json").read_text()) for m in modes} if cfg.lora_hard_weighting else {}
     fig = plot_curves(histories, weights, out / "curves.png")

@@ -27,10 +27,10 @@ from .serve import parse_lora_args, serve
 from . import evaluation, experts, generate, graft, models, scoring, sources, training  # their checks (and stage 02's array command) of values outside the configuration
 
 # %% auto #0
-__all__ = ['RunConfig', 'read_config_file', 'parse_override', 'resolve_config', 'default_nbs_dir', 'stage_notebook',
-           'existing_stages', 'parse_stages', 'notebook_parameters', 'notebook_code_sha256', 'stage_parameters',
-           'parameter_line', 'parameters_cell_problems', 'StageFailed', 'run_stage', 'check_config', 'default_run_dir',
-           'run_pipeline', 'build_parser', 'experts_command', 'main']
+__all__ = ['EXPERTS_BUSY', 'RunConfig', 'read_config_file', 'parse_override', 'resolve_config', 'default_nbs_dir',
+           'stage_notebook', 'existing_stages', 'parse_stages', 'notebook_parameters', 'notebook_code_sha256',
+           'stage_parameters', 'parameter_line', 'parameters_cell_problems', 'StageFailed', 'run_stage', 'check_config',
+           'default_run_dir', 'run_pipeline', 'build_parser', 'experts_command', 'main']
 
 # %% ../nbs/00d_pipeline.ipynb #c68be26a
 @dataclass
@@ -310,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 # %% ../nbs/00d_pipeline.ipynb #154860e5
+EXPERTS_BUSY = 4  # exit code of `creativity-llm experts` when another process held an expert it was asked for: not a failure
+
 def experts_command(args) -> int:
     "`creativity-llm experts`: an array task's share of stage 02, on the run's own `config.yaml` (or a preset) and `-p` overrides."
     config = args.config or (Path(args.run_dir) / "config.yaml" if (Path(args.run_dir) / "config.yaml").is_file() else None)
@@ -319,7 +321,7 @@ def experts_command(args) -> int:
         return 0
     res = experts.build_experts(cfg, args.run_dir, index=args.expert, assemble=False)
     print(json.dumps(res))
-    return 1 if res["busy"] else 0
+    return EXPERTS_BUSY if res["busy"] else 0
 
 # %% ../nbs/00d_pipeline.ipynb #4a2def87
 def main(argv=None) -> int:

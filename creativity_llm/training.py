@@ -25,9 +25,9 @@ __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS',
            'encode_pair', 'collate', 'split_by_source', 'difficulty_weights', 'answer_logits', 'chunked_token_nll',
            'per_sample_losses', 'process_rank', 'rationale_difficulty', 'EpochSeededLengthSampler', 'pin_one_device',
            'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'report_loggers',
-           'checkpoint_steps', 'LoraSettings', 'lora_config', 'train_adapter', 'training_code_sha256',
-           'untimed_log_history', 'resolve_repo_path', 'check_deepspeed_config', 'check_deepspeed',
-           'activation_elements', 'memory_plan', 'format_memory_plan']
+           'result_settings', 'checkpoint_steps', 'LoraSettings', 'lora_config', 'train_adapter',
+           'training_code_sha256', 'untimed_log_history', 'resolve_repo_path', 'check_deepspeed_config',
+           'check_deepspeed', 'activation_elements', 'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -329,6 +329,10 @@ def report_loggers(report_to: str) -> list[str]:
     "The loggers a `report_to` value names ('none' or '': none)."
     return [] if report_to.strip() in ("", "none") else [x.strip() for x in report_to.split(",") if x.strip()]
 
+def result_settings(s: "LoraSettings") -> dict:
+    "The settings that change what training produces: fingerprints leave out loggers, checkpoint cadence and resumption."
+    return {k: v for k, v in asdict(s).items() if k not in ("report_to", "save_steps", "save_fraction", "resume")}
+
 def checkpoint_steps(s: "LoraSettings", train_pairs: int, world_size: int = 1) -> int:
     "Optimizer steps between checkpoints: `save_fraction` of an epoch's steps when set (at least 1), else `save_steps`."
     if not s.save_fraction: return s.save_steps
@@ -457,7 +461,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
         gradient_accumulation_steps=s.grad_accum, learning_rate=s.lr, lr_scheduler_type="cosine", warmup_steps=s.warmup_ratio, weight_decay=0.0,
         max_grad_norm=1.0, logging_steps=1, eval_strategy="epoch" if eval_ex else "no", eval_on_start=False, save_strategy="steps",
         save_steps=checkpoint_steps(s, len(train_ex), world), save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed,
-        report_to=[x for x in loggers if x != "tensorboard"] or "none",  # TensorBoard: our own writer, below
+        report_to=[x for x in loggers if x != "tensorboard"] or "none",  # TensorBoard has a writer of our own, below
         use_cpu=not (on_cuda or use_ds),  # use_cpu would skip DeepSpeed, which runs on its CPU accelerator when asked to  # TensorBoard: our own writer, below
         bf16=on_cuda and model.dtype == torch.bfloat16, deepspeed=str(resolve_repo_path(s.deepspeed)) if use_ds else None,
         train_sampling_strategy="group_by_length", prediction_loss_only=True, remove_unused_columns=False, dataloader_num_workers=0,
@@ -470,7 +474,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     peft_model = get_peft_model(model, lora_config(model, s))  # wraps `model` in place
     trainable, total = peft_model.get_nb_trainable_parameters()
     if trainable != expected: raise AssertionError(f"{name}: {trainable:,} trainable parameters, expected r·(d_in+d_out) = {expected:,}")
-    fingerprint = json_sha256({"settings": asdict(s), "seed": cfg.seed, "model": model_sha, "code": training_code_sha256(), "data": data_sha,
+    fingerprint = json_sha256({"settings": result_settings(s), "seed": cfg.seed, "model": model_sha, "code": training_code_sha256(), "data": data_sha,
                                "dtype": str(model.dtype), "deepspeed": use_ds, "world_size": world})
     with args.main_process_first(local=False):  # rank 0 clears or keeps the folder; the others then find it as rank 0 left it, writing nothing
         resume_from = (_prepare_checkpoints(ckpt_dir, fingerprint, s.resume) if args.process_index == 0
@@ -480,7 +484,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
     callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 and "tensorboard" in loggers else [])
     if epochs_dir is not None:  # a resumed run keeps its earlier epochs, a fresh one starts empty
-        if resume_from is None: shutil.rmtree(epochs_dir, ignore_errors=True)
+        if resume_from is None and args.process_index == 0: shutil.rmtree(epochs_dir, ignore_errors=True)
         callbacks.append(SaveEpochAdapters(Path(epochs_dir)))
     trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
                                   data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)

@@ -16,6 +16,6 @@ export VLLM_MODEL="$BASE_MODEL" VLLM_ROLE=engine VLLM_GPUS="${VLLM_GPUS:-0,1}" V
 export VLLM_SERVED_NAME="${VLLM_SERVED_NAME:-base}"
 start_vllm
 # shellcheck disable=SC2086
-CUDA_VISIBLE_DEVICES="${TRAIN_GPUS:-2,3}" creativity-llm run --preset "${PRESET:-h100}" --run-dir "${RUN_DIR:-runs/h100-tsubame-engine}" \
+run env CUDA_VISIBLE_DEVICES="${TRAIN_GPUS:-2,3}" creativity-llm run --preset "${PRESET:-h100}" --run-dir "${RUN_DIR:-runs/h100-tsubame-engine}" \
     --stages "${STAGES:-all}" -p model="$BASE_MODEL" -p engine_url="$VLLM_URL" -p engine_model="$VLLM_SERVED_NAME" \
     -p teacher_url="${TEACHER_URL:-$VLLM_URL}" -p teacher_model="${TEACHER_MODEL:-$VLLM_SERVED_NAME}" ${RUN_ARGS:-}

@@ -13,5 +13,6 @@ source "$REPO/jobs/vllm.sh"
 : "${TEACHER_PATH:?set TEACHER_PATH with qsub -v TEACHER_PATH=...}"
 export VLLM_MODEL="$TEACHER_PATH" VLLM_ROLE=teacher VLLM_TP="${VLLM_TP:-4}" VLLM_SERVED_NAME="${VLLM_SERVED_NAME:-teacher}"
 start_vllm
+if [ -n "${DRY_RUN:-}" ]; then exit 0; fi
 echo "$VLLM_URL" > "${URL_FILE:-logs/teacher_url}"
 wait "$VLLM_PID"

@@ -36,6 +36,11 @@ PY
 start_vllm() {
     : "${VLLM_MODEL:?set VLLM_MODEL to the model directory to serve}"
     local role="${VLLM_ROLE:-engine}" template="${VLLM_CHAT_TEMPLATE:-}" args=()
+    if [ -n "${DRY_RUN:-}" ]; then  # say what would be served, start nothing
+        VLLM_PID="" VLLM_URL="http://$(hostname):$VLLM_PORT/v1"
+        echo "vllm serve $VLLM_MODEL ($role) on GPUs ${VLLM_GPUS:-${CUDA_VISIBLE_DEVICES:-all}}, TP ${VLLM_TP:-1}, DP ${VLLM_DP:-1}, at $VLLM_URL"
+        return 0
+    fi
     command -v vllm >/dev/null || { echo "vllm is not on PATH: pip install vllm in the job's environment"; exit 1; }
     [ -n "$template" ] || template="$(vllm_chat_template "$VLLM_MODEL")"
     [ -z "$template" ] || args+=(--chat-template "$template")
