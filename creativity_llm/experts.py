@@ -26,11 +26,11 @@ from .training import LORA_MODES, LoraSettings, result_settings, train_adapter, 
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'CONTRACT', 'expert_cells', 'split_cell', 'parse_index',
-           'probe_prompts', 'answer_embeddings', 'profile_expert', 'behaviour_similarity', 'plot_similarity',
-           'expert_settings', 'with_system', 'bank_dir', 'expert_lock', 'expert_fingerprint', 'load_profile',
-           'train_expert', 'plan_experts', 'experts_at_once', 'train_in_processes', 'build_experts', 'assemble_experts',
-           'ExpertsConfig', 'experts_metrics']
+__all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'CONTRACT', 'choose_cells', 'expert_cells', 'split_cell',
+           'parse_index', 'probe_prompts', 'answer_embeddings', 'profile_expert', 'behaviour_similarity',
+           'plot_similarity', 'expert_settings', 'with_system', 'bank_dir', 'expert_lock', 'expert_fingerprint',
+           'load_profile', 'train_expert', 'plan_experts', 'experts_at_once', 'train_in_processes', 'build_experts',
+           'assemble_experts', 'ExpertsConfig', 'experts_metrics']
 
 # %% ../nbs/02_experts.ipynb #e50dda71
 EXPERTS_TABLE = "experts.parquet"  # one row per expert: cell, losses, quality, behaviour embedding, adapter folder
@@ -40,17 +40,22 @@ ADAPTERS = "adapters"  # one peft adapter folder per expert
 # %% ../nbs/02_experts.ipynb #c28f8c9b
 CATEGORY_ORDER = [c.key for c in CATEGORIES]
 
+def choose_cells(sizes: dict[tuple[str, str], int], min_pairs: int = 2, max_per_category: int = 0) -> list[tuple[str, str]]:
+    "The (category, subdomain) cells of `sizes` (pairs per cell) that get an expert, in the bank's order."
+    chosen = []
+    for cat in CATEGORY_ORDER + sorted({c for c, _ in sizes} - set(CATEGORY_ORDER)):
+        mine = sorted(((s, n) for (c, s), n in sizes.items() if c == cat and n >= min_pairs), key=lambda x: (-x[1], x[0]))
+        chosen += [(cat, s) for s, _ in mine[:max_per_category or None]]
+    return chosen
+
 def expert_cells(rows: list[dict], min_pairs: int = 2, max_per_category: int = 0) -> list[dict]:
     "The cells that get an expert: [{'index', 'id', 'category', 'subdomain', 'rows'}], in a fixed order."
     by_cell = defaultdict(list)
     for r in rows:
         if r["task"] == "creativity" and r.get("subdomain"): by_cell[(r["category"], r["subdomain"])].append(r)
-    cells = []
-    for cat in CATEGORY_ORDER + sorted({c for c, _ in by_cell} - set(CATEGORY_ORDER)):
-        mine = sorted(((s, rs) for (c, s), rs in by_cell.items() if c == cat and len(rs) >= min_pairs), key=lambda x: (-len(x[1]), x[0]))
-        for sub, rs in mine[:max_per_category or None]:
-            cells.append({"id": f"{cat}.{sub}", "category": cat, "subdomain": sub, "rows": sorted(rs, key=lambda r: r["id"])})
-    return [{"index": i, **c} for i, c in enumerate(cells)]
+    chosen = choose_cells({k: len(v) for k, v in by_cell.items()}, min_pairs, max_per_category)
+    return [{"index": i, "id": f"{c}.{s}", "category": c, "subdomain": s, "rows": sorted(by_cell[(c, s)], key=lambda r: r["id"])}
+            for i, (c, s) in enumerate(chosen)]
 
 # %% ../nbs/02_experts.ipynb #f927532c
 def split_cell(rows: list[dict], n_eval: int = 1, seed: int = 0) -> tuple[list[dict], list[dict]]:

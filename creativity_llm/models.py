@@ -10,15 +10,16 @@ from importlib import util
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from .core import atomic_path, cache_root, ConfigError, file_sha256, json_sha256, tree_sha256
 
 # %% auto #0
-__all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'ModelSpecError',
-           'ModelSource', 'resolve_model', 'check_model_spec', 'micro_tokenizer', 'micro_config', 'micro_model',
-           'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'converted_gguf_dir', 'load_model', 'describe_model',
-           'sort_config_sets', 'save_adapter', 'adapter_name', 'attach_adapters', 'ModelSet']
+__all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'TOKENIZER_FILES',
+           'ModelSpecError', 'ModelSource', 'resolve_model', 'check_model_spec', 'micro_tokenizer', 'micro_config',
+           'micro_model', 'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'converted_gguf_dir', 'load_model',
+           'tokenizer_and_config', 'describe_model', 'sort_config_sets', 'save_adapter', 'adapter_name',
+           'attach_adapters', 'ModelSet']
 
 # %% ../nbs/00a_models.ipynb #80a002ae
 EMBEDDED_GGUF = {
@@ -194,14 +195,50 @@ GEMMA_TEMPLATE = (
     "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
 )
 
+def _family_template(model_type: str, tok) -> tuple[str, str]:
+    "(chat template, end-of-turn marker) of a base model that ships none: Gemma's turn format where its vocabulary has the markers, else ChatML."
+    gemma = model_type.startswith("gemma") and "<end_of_turn>" in tok.get_vocab()
+    return (GEMMA_TEMPLATE, "<end_of_turn>") if gemma else (CHATML_TEMPLATE, "<|im_end|>")
+
 def _default_chat_template(model, tok):
-    "A base model ships no chat template: give it its family's turn format (Gemma's, whose markers a base model's vocabulary has), else ChatML."
-    gemma = model.config.model_type.startswith("gemma") and "<end_of_turn>" in tok.get_vocab()
-    tok.chat_template = GEMMA_TEMPLATE if gemma else CHATML_TEMPLATE
-    marker = "<end_of_turn>" if gemma else "<|im_end|>"
+    "A base model ships no chat template: give it its family's turn format, and let the end of a turn end generation."
+    tok.chat_template, marker = _family_template(model.config.model_type, tok)
     if marker in tok.get_vocab():  # the end of a turn ends generation
         eos = model.generation_config.eos_token_id
         model.generation_config.eos_token_id = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []), tok.convert_tokens_to_ids(marker)})
+
+# %% ../nbs/00a_models.ipynb #57bbc06a
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+def _spec_tokenizer(spec_or_dir, cache_dir=None, trust_remote_code: bool = False):
+    path = Path(str(spec_or_dir)).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file():  # a folder of tokenizer files only
+        return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    src = resolve_model(str(spec_or_dir))
+    if src.kind == "micro": return micro_tokenizer()
+    kw = dict(local_files_only=True, trust_remote_code=trust_remote_code)
+    if src.kind == "hf":
+        if not any((src.path / f).is_file() for f in TOKENIZER_FILES):
+            raise ModelSpecError(f"model '{spec_or_dir}': no tokenizer files in {src.path} ({', '.join(TOKENIZER_FILES)}): give a stand-in tokenizer (--tokenizer)")
+        return AutoTokenizer.from_pretrained(src.path, **kw)
+    done = cache_root(cache_dir) / "gguf" / file_sha256(src.path)[:24]  # converted by stage 00 already: read that, it is quicker
+    if (done / "source.json").is_file(): return AutoTokenizer.from_pretrained(done, **kw)
+    return AutoTokenizer.from_pretrained(src.path.parent, gguf_file=src.path.name, **kw)
+
+def tokenizer_and_config(spec: str, tokenizer: str = "", cache_dir=None, trust_remote_code: bool = False):
+    "`(tokenizer, config)` of a model spec without loading its weights; `tokenizer` (a folder or a model spec) stands in for the base's own."
+    src = resolve_model(spec)
+    kw = dict(local_files_only=True, trust_remote_code=trust_remote_code)
+    if src.kind == "micro": config = micro_config(len(micro_tokenizer()))
+    elif src.kind == "hf": config = AutoConfig.from_pretrained(src.path, **kw)
+    else:
+        done = cache_root(cache_dir) / "gguf" / file_sha256(src.path)[:24]
+        config = AutoConfig.from_pretrained(done, **kw) if (done / "source.json").is_file() else AutoConfig.from_pretrained(src.path.parent, gguf_file=src.path.name, **kw)
+    tok = _spec_tokenizer(tokenizer or spec, cache_dir, trust_remote_code)
+    if tok.pad_token is None: tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    if not getattr(tok, "chat_template", None): tok.chat_template = _family_template(config.model_type, tok)[0]
+    return tok, config
 
 # %% ../nbs/00a_models.ipynb #18f0b72c
 def describe_model(spec: str, model=None, cache_dir=None) -> dict:

@@ -18,7 +18,7 @@ from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity
 from .generate import TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
 from .models import adapter_name, attach_adapters, load_model
 from .sources import Document, is_invention
-from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, Job, NearDupIndex, check_leakage, convergent_messages, creativity_messages,
+from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, Job, NearDupIndex, check_leakage, convergent_messages, convergent_new_tokens, creativity_messages,
                                       creativity_record, document_groups, run_jobs)
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
@@ -456,7 +456,7 @@ def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) ->
         lists, st_list, rej = run_jobs(gen, jobs, cfg.synth_max_retries, cfg.seed, cfg.synth_max_new_tokens, dedup, log=lambda *a: None)
         conv_jobs = [Job(j.key, convergent_messages(docs[j.meta["source_id"]], j.meta["category"], lists[j.key][0]["ideas"]), "convergent", j.lang, j.meta)
                      for j in jobs if j.key in lists]
-        convs, st_conv, rej_conv = run_jobs(gen, conv_jobs, cfg.synth_max_retries, cfg.seed + 1, max(48, cfg.synth_max_new_tokens // 2), None, log=lambda *a: None)
+        convs, st_conv, rej_conv = run_jobs(gen, conv_jobs, cfg.synth_max_retries, cfg.seed + 1, convergent_new_tokens(cfg.synth_max_new_tokens), None, log=lambda *a: None)
         mine = []
         for j in jobs:
             if j.key not in convs: continue

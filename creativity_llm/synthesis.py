@@ -22,11 +22,11 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 __all__ = ['SEED_PAIRS', 'EVAL_HELDOUT', 'DOCUMENTS', 'SYSTEM', 'CREATIVITY_USER', 'LEHNERT_SYSTEM', 'QA_LABELS',
            'FEWSHOT_VARIANTS', 'CONVERGENT_USER', 'CHOICE_LABEL', 'FAILURE_KINDS', 'SENTENCE_GAP', 'DC_HEADINGS',
            'AF_LABELS', 'CONTRACT', 'cell_task', 'creativity_messages', 'lehnert_messages', 'convergent_messages',
-           'normalize_text', 'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer', 'shingles', 'jaccard',
-           'NearDupIndex', 'Job', 'GenStats', 'run_jobs', 'render_dc', 'render_answer_first', 'evidence_sentence',
-           'prompt_hash', 'creativity_record', 'qa_record', 'category_of', 'deduplicate', 'document_groups',
-           'split_heldout', 'LeakageError', 'check_leakage', 'dataset_card', 'sample_corpus_cards', 'select_documents',
-           'creativity_jobs', 'qa_jobs', 'synthesize', 'SynthesisConfig', 'synthesis_metrics']
+           'convergent_new_tokens', 'normalize_text', 'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer',
+           'shingles', 'jaccard', 'NearDupIndex', 'Job', 'GenStats', 'run_jobs', 'render_dc', 'render_answer_first',
+           'evidence_sentence', 'prompt_hash', 'creativity_record', 'qa_record', 'category_of', 'deduplicate',
+           'document_groups', 'split_heldout', 'LeakageError', 'check_leakage', 'dataset_card', 'sample_corpus_cards',
+           'select_documents', 'creativity_jobs', 'qa_jobs', 'synthesize', 'SynthesisConfig', 'synthesis_metrics']
 
 # %% ../nbs/01_synthesis.ipynb #6c3909b9
 SEED_PAIRS = "seed_pairs.parquet"  # the training pairs (creativity, convergent, QA)
@@ -98,6 +98,10 @@ def convergent_messages(doc: Document, category: str, ideas: list[str]) -> list[
             {"role": "user", "content": CONVERGENT_USER[doc.lang][kind].format(title=doc.title or doc.id, ideas=listing)},
             {"role": "assistant", "content": CHOICE_LABEL[doc.lang]}]
 
+def convergent_new_tokens(max_new_tokens: int) -> int:
+    "Tokens a convergent answer may take: half a divergent answer's, at least 48 (a choice and two sentences)."
+    return max(48, max_new_tokens // 2)
+
 # %% ../nbs/01_synthesis.ipynb #f9f7290c
 def normalize_text(text: str) -> str:
     "NFKC, lower case, one space between words: what two texts must share to be 'the same'."
@@ -153,7 +157,7 @@ def parse_qa(text: str) -> dict | None:
 # %% ../nbs/01_synthesis.ipynb #03686606
 FAILURE_KINDS = ("empty", "wrong_language", "truncated", "unparseable", "duplicate", "generator_error")
 
-_END = re.compile(r"(?<=[。！？])|(?<=[.!?])(?=\s|$)")
+_END = re.compile(r"(?<=[。．！？])|(?<=[.!?])(?=\s|$)")
 _NOT_END = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|Fig|No|approx)\.|^\s*\(?\d{1,2}[.)])$", re.I)
 
 def _sentences(text: str, unterminated_last: bool = True) -> list[str]:
@@ -165,7 +169,7 @@ def _sentences(text: str, unterminated_last: bool = True) -> list[str]:
             cur += piece
             if cur.strip() and not _NOT_END.search(cur.strip()): pieces.append(cur.strip()); cur = ""
         if cur.strip(): pieces.append(cur.strip())
-        if pieces and not re.search(r"[.!?。！？]$", pieces[-1]) and not (unterminated_last or i < len(lines) - 1): pieces.pop()
+        if pieces and not re.search(r"[.!?。．！？]$", pieces[-1]) and not (unterminated_last or i < len(lines) - 1): pieces.pop()
         out += pieces
     return [s for s in out if s]
 
@@ -502,7 +506,7 @@ def synthesize(cfg: RunConfig, run_dir, generator=None, log=print) -> dict:
     log("convergent: choose, combine, justify")
     conv_jobs = [Job(j.key, convergent_messages(docs_by_id[j.meta["source_id"]], j.meta["category"], lists[j.key][0]["ideas"]), "convergent", j.lang, j.meta)
                  for j in jobs if j.key in lists]
-    convs, st_conv, rej_conv = run_jobs(generator, conv_jobs, cfg.synth_max_retries, cfg.seed + 1, max(48, cfg.synth_max_new_tokens // 2), None, log)
+    convs, st_conv, rej_conv = run_jobs(generator, conv_jobs, cfg.synth_max_retries, cfg.seed + 1, convergent_new_tokens(cfg.synth_max_new_tokens), None, log)
     log("Lehnert QA")
     qjobs = qa_jobs(academic, cfg.synth_qa_per_doc, rng)
     qas, st_qa, rej_qa = run_jobs(generator, qjobs, cfg.synth_max_retries, cfg.seed + 2, cfg.synth_max_new_tokens, NearDupIndex(cfg.near_dup_threshold), log)
