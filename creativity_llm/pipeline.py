@@ -23,6 +23,7 @@ from .lora import LoraStageConfig
 from .graft import GraftConfig
 from .evaluation import EvalConfig
 from .models import ModelSpecError
+from .plan import Throughput, preflight
 from .serve import parse_lora_args, serve
 from . import evaluation, experts, generate, graft, models, scoring, sources, training  # their checks (and stage 02's array command) of values outside the configuration
 
@@ -224,10 +225,11 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
     return "ran"
 
 # %% ../nbs/00d_pipeline.ipynb #414c8d4d
-def check_config(cfg: RunConfig) -> RunConfig:
+def check_config(cfg: RunConfig, here: bool = True) -> RunConfig:
     """Check, before stage 00 and before any model loads, every value that names something outside the configuration: model specs,
     endpoint URLs, source files, retention sets, the reference corpus, the SkillPack bands and the DeepSpeed config. Each check lives
-    in the module that owns the value; the first problem is raised as a one-line `ConfigError` naming the key."""
+    in the module that owns the value; the first problem is raised as a one-line `ConfigError` naming the key. `here=False` checks a
+    run meant for another machine (a plan made on a login node): the device is taken as written, not looked for."""
     models.check_model_spec("model", cfg.model)
     if cfg.teacher_url: generate.check_endpoint_url("teacher_url", cfg.teacher_url)  # teacher_model then names the endpoint's model
     elif cfg.teacher_model: models.check_model_spec("teacher_model", cfg.teacher_model)
@@ -238,16 +240,19 @@ def check_config(cfg: RunConfig) -> RunConfig:
     scoring.check_reference(cfg.score_reference)
     evaluation.check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja)
     training.check_deepspeed(cfg.lora_deepspeed, cfg.model, cfg.lora_batch_size, cfg.lora_grad_accum, cfg.lora_lr,
-                         cuda=models.pick_device(cfg.device).type == "cuda")
+                         cuda=models.pick_device(cfg.device).type == "cuda" if here else cfg.device.startswith("cuda"))
     sources.check_sources(cfg.synth_sources, cfg.synth_skip_bad_rows)  # last: it reads the whole corpus
     return cfg
 
 def default_run_dir(cfg: RunConfig) -> Path: return Path("runs") / cfg.run_name
 
 # %% ../nbs/00d_pipeline.ipynb #be9b88c0
-def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nbs_dir=None, log=print) -> dict[str, str]:
-    "Run the requested stages that exist; return {stage id: 'ran' | 'skipped'}."
+def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nbs_dir=None, log=print, plan: bool = True, tokenizer: str = "",
+                 throughput: Throughput | None = None) -> dict[str, str]:
+    """Run the requested stages that exist; return {stage id: 'ran' | 'skipped'}. Before stage 00: `check_config`, then the preflight plan
+    (`plan.preflight`), whole or (`plan=False`) only its counts, which need no tokenizer; either refuses a run that cannot work."""
     check_config(cfg)
+    preflight(cfg, tokenizer, throughput, full=plan, log=log)
     nbs_dir = Path(nbs_dir or default_nbs_dir())
     wanted = parse_stages(stages)
     force = set(parse_stages(",".join(force))) if force and "all" not in force else (set(wanted) if force else set())
@@ -275,15 +280,25 @@ def _config_args(p: argparse.ArgumentParser):
     p.add_argument("--config", help="YAML file of overrides applied after the preset")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override one key (repeatable)")
 
+def _run_args(p: argparse.ArgumentParser):
+    _config_args(p)
+    p.add_argument("--run-dir", help="run directory (default runs/<run_id or preset>)")
+    p.add_argument("--stages", default="all", help="'all', a range '01-07' or a list '00,03'")
+    p.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run this stage even if up to date ('all' for every stage)")
+    p.add_argument("--nbs", help="folder of stage notebooks (default: nbs/ of this package)")
+    p.add_argument("--tokenizer", default="", help="tokenizer folder or model spec standing in for the base's, whose files are not at hand (plan)")
+    p.add_argument("--engine-tokens-per-s", type=float, help="plan's time estimate: tokens the teacher or engine generates per second (default from the model size)")
+    p.add_argument("--train-tokens-per-s", type=float, help="plan's time estimate: tokens trained per second per GPU (default from the model size)")
+    p.add_argument("--gpus", type=int, help="plan: GPUs of the run (default: those visible, else 8 on CUDA)")
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="creativity-llm", description="Creativity-tuned LLM pipeline (papermill over nbdev notebooks).")
     sub = ap.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the pipeline stages")
-    _config_args(run)
-    run.add_argument("--run-dir", help="run directory (default runs/<run_id or preset>)")
-    run.add_argument("--stages", default="all", help="'all', a range '01-07' or a list '00,03'")
-    run.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run this stage even if up to date ('all' for every stage)")
-    run.add_argument("--nbs", help="folder of stage notebooks (default: nbs/ of this package)")
+    _run_args(run)
+    run.add_argument("--no-plan", action="store_true", help="check only the plan's counts (sources, experts, team) before stage 00, not lengths, memory and time")
+    pl = sub.add_parser("plan", help="what a run would do and need, without loading weights; refuses (exit 2) a run that cannot work")
+    _run_args(pl)
     st = sub.add_parser("stages", help="list the pipeline stages and which exist")
     st.add_argument("--nbs")
     cf = sub.add_parser("config", help="print the resolved configuration as YAML")
@@ -345,7 +360,11 @@ def main(argv=None) -> int:
         if args.cmd == "config":
             print(yaml.safe_dump(check_config(cfg).to_dict(), sort_keys=False, allow_unicode=True), end="")
             return 0
-        run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs)
+        rates = Throughput(args.engine_tokens_per_s, args.train_tokens_per_s, args.gpus)
+        if args.cmd == "plan":
+            preflight(check_config(cfg, here=False), args.tokenizer, rates)
+            return 0
+        run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs, plan=not args.no_plan, tokenizer=args.tokenizer, throughput=rates)
         return 0
     except StageWaiting as e:
         print(f"creativity-llm: {e}", file=sys.stderr)

@@ -24,8 +24,8 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 # %% auto #0
 __all__ = ['MEASURED_PAIRS', 'H100_BF16_FLOPS', 'H100_HBM_BYTES_PER_S', 'TRAIN_MFU', 'PREFILL_MFU', 'DECODE_SEQUENCES',
            'DECODE_BANDWIDTH_SHARE', 'CPU_TOKENS_PER_S_135M', 'PAIR_YIELD', 'PlanRefused', 'plan_documents',
-           'planned_pairs', 'cell_sizes', 'plan_team', 'filler', 'prompt_tokens', 'pair_fit', 'Throughput', 'make_plan',
-           'format_plan', 'check_plan', 'preflight']
+           'planned_pairs', 'cell_sizes', 'plan_team', 'filler', 'prompt_tokens', 'bounded_answers', 'pair_fit',
+           'Throughput', 'make_plan', 'format_plan', 'check_plan', 'preflight']
 
 # %% ../nbs/00e_plan.ipynb #49d03a5f
 class PlanRefused(ConfigError):
@@ -70,7 +70,7 @@ def plan_team(cfg: RunConfig, cells: list[tuple[str, str]], inventions: list, he
     return {"K": K, "K_requested": cfg.qubo_team_size, "prompts": round(K * float(np.mean(per_member))) if per_member else 0}
 
 # %% ../nbs/00e_plan.ipynb #da6e6d3b
-MEASURED_PAIRS = 2000  # pairs (and prompts of each kind) measured at most; more are sampled evenly
+MEASURED_PAIRS = 1000  # pairs (and prompts of each kind) measured at most; more are sampled evenly
 
 def filler(tok, n: int) -> str:
     "A text of about `n` tokens, standing in for generated text at its limit."
@@ -88,23 +88,24 @@ def prompt_tokens(tok, messages: list[dict]) -> int:
     return len(tok(text, add_special_tokens=False)["input_ids"])
 
 # %% ../nbs/00e_plan.ipynb #0c1e73dd
-def _bounded_record(cfg: RunConfig, job, doc, tok) -> dict:
+def bounded_answers(cfg: RunConfig, tok) -> dict:
+    "The generated parts of stage 01's records at their token limits: a question and answer, the ideas, a convergent choice."
+    n, conv = cfg.synth_max_new_tokens, convergent_new_tokens(cfg.synth_max_new_tokens)
+    return {"qa": {"question": filler(tok, n // 4), "answer": filler(tok, n - n // 4), "lehnert_category": "", "category_source": "teacher"},
+            "ideas": [filler(tok, max(1, n // cfg.synth_n_ideas - 3))] * cfg.synth_n_ideas,
+            "convergent": {"choice": filler(tok, conv // 3), "justification": filler(tok, conv - conv // 3), "salvaged": False}}
+
+def _bounded_record(job, doc, answers: dict) -> dict:
     "Stage 01's record for `job` with every generated part at its token limit."
-    conv = convergent_new_tokens(cfg.synth_max_new_tokens)
-    if job.kind == "qa":
-        n = cfg.synth_max_new_tokens
-        qa = {"question": filler(tok, n // 4), "answer": filler(tok, n - n // 4), "lehnert_category": "", "category_source": "teacher"}
-        return qa_record(doc, 0, job.messages, qa, "plan", 1, "")
-    ideas = [filler(tok, max(1, cfg.synth_max_new_tokens // cfg.synth_n_ideas - 3)) for _ in range(cfg.synth_n_ideas)]
-    choice = {"choice": filler(tok, conv // 3), "justification": filler(tok, conv - conv // 3), "salvaged": False}
-    return creativity_record(doc, job.meta["category"], job.messages, ideas, "", choice, "plan", 1)
+    if job.kind == "qa": return qa_record(doc, 0, job.messages, answers["qa"], "plan", 1, "")
+    return creativity_record(doc, job.meta["category"], job.messages, answers["ideas"], "", answers["convergent"], "plan", 1)
 
 def pair_fit(cfg: RunConfig, train: list[dict], jobs: dict, docs: dict, tok) -> dict:
     "How many of stage 05's training pairs, answers at their limits, fit `lora_max_len` as they are, shortened, or not at all."
     sample = _evenly(sorted(train, key=lambda r: r["id"]), MEASURED_PAIRS)
-    lengths, shortened, dropped = [], 0, 0
+    lengths, shortened, dropped, answers = [], 0, 0, bounded_answers(cfg, tok)
     for r in sample:
-        enc = encode_pair(_bounded_record(cfg, jobs[r["id"]], docs[r["source_id"]], tok), tok, cfg.lora_format, cfg.lora_max_len)
+        enc = encode_pair(_bounded_record(jobs[r["id"]], docs[r["source_id"]], answers), tok, cfg.lora_format, cfg.lora_max_len)
         if enc is None: dropped += 1; continue
         shortened += enc["shortened"]; lengths.append(len(enc["input_ids"]))
     n = len(sample)
@@ -192,7 +193,7 @@ def make_plan(cfg: RunConfig, tokenizer: str = "", throughput: Throughput | None
     docs_by_id = {d.id: d for d in inventions + academic}
     jobs = {j.key: j for j in pairs["jobs"] + pairs["qa_jobs"]}
     sample_c, sample_q = _evenly(pairs["jobs"], MEASURED_PAIRS), _evenly(pairs["qa_jobs"], MEASURED_PAIRS)
-    ideas = [filler(tok, max(1, cfg.synth_max_new_tokens // cfg.synth_n_ideas - 3))] * cfg.synth_n_ideas
+    ideas = bounded_answers(cfg, tok)["ideas"]
     lengths = {"creativity": _quantiles([prompt_tokens(tok, j.messages) for j in sample_c]),
                "convergent": _quantiles([prompt_tokens(tok, convergent_messages(docs_by_id[j.meta["source_id"]], j.meta["category"], ideas))
                                          for j in _evenly(sample_c, 200)]),
