@@ -252,9 +252,9 @@ def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nb
     """Run the requested stages that exist; return {stage id: 'ran' | 'skipped'}. Before stage 00: `check_config`, then the preflight plan
     (`plan.preflight`), whole or (`plan=False`) only its counts, which need no tokenizer; either refuses a run that cannot work."""
     check_config(cfg)
-    preflight(cfg, tokenizer, throughput, full=plan, log=log)
-    nbs_dir = Path(nbs_dir or default_nbs_dir())
     wanted = parse_stages(stages)
+    preflight(cfg, tokenizer, throughput, full=plan, log=log, stages=set(wanted))
+    nbs_dir = Path(nbs_dir or default_nbs_dir())
     force = set(parse_stages(",".join(force))) if force and "all" not in force else (set(wanted) if force else set())
     have = {s.id for s in existing_stages(nbs_dir)}
     log("stages: " + ", ".join(f"{s.slug}{'' if s.id in have else ' (not written yet)'}" for s in STAGES if s.id in wanted))
@@ -362,7 +362,7 @@ def main(argv=None) -> int:
             return 0
         rates = Throughput(args.engine_tokens_per_s, args.train_tokens_per_s, args.gpus)
         if args.cmd == "plan":
-            preflight(check_config(cfg, here=False), args.tokenizer, rates)
+            preflight(check_config(cfg, here=False), args.tokenizer, rates, stages=set(parse_stages(args.stages)))
             return 0
         run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs, plan=not args.no_plan, tokenizer=args.tokenizer, throughput=rates)
         return 0

@@ -254,22 +254,23 @@ def format_plan(plan: dict) -> str:
     return "\n".join(out)
 
 # %% ../nbs/00e_plan.ipynb #7f38267f
-def check_plan(cfg: RunConfig, plan: dict) -> dict:
-    "Raise `PlanRefused` for a run that cannot work; return the plan."
-    if not plan["experts_possible"]:
+def check_plan(cfg: RunConfig, plan: dict, stages=None) -> dict:
+    "Raise `PlanRefused` for a run of `stages` (ids; None: all) that cannot work; return the plan."
+    runs = lambda *ids: stages is None or any(i in stages for i in ids)
+    if not plan["experts_possible"] and runs("02", "03"):
         largest = (f"the largest, {plan['largest_cell'][0][0]}.{plan['largest_cell'][0][1]}, would have {plan['largest_cell'][1]}" if plan["largest_cell"]
                    else f"there is no invention document in synth_langs={cfg.synth_langs}")
         raise PlanRefused.of_key("expert_min_pairs", f"no (category, subdomain) cell can reach {cfg.expert_min_pairs} training pairs even if every prompt "
                                  f"becomes one ({largest}): stage 02 would train no expert and stage 03 form no team; lower it, or give more documents (synth_sources, synth_max_docs)")
     f = plan.get("fit")
-    if f and f["dropped_share"] > cfg.lora_max_drop_fraction:
+    if f and f["dropped_share"] > cfg.lora_max_drop_fraction and runs("05"):
         raise PlanRefused.of_key("lora_max_len", f"{f['dropped']} of {f['measured']} training pairs ({f['dropped_share']:.1%}) cannot fit in {cfg.lora_max_len} tokens "
                                  f"even with their source shortened, answers at their limits (synth_max_new_tokens={cfg.synth_max_new_tokens}): more than "
                                  f"lora_max_drop_fraction={cfg.lora_max_drop_fraction}; raise lora_max_len or lower synth_max_new_tokens")
     return plan
 
-def preflight(cfg: RunConfig, tokenizer: str = "", throughput: Throughput | None = None, full: bool = True, log=print) -> dict:
-    "Make the plan, show it, refuse a run that cannot work: what `creativity-llm plan` does, and `run` before stage 00."
+def preflight(cfg: RunConfig, tokenizer: str = "", throughput: Throughput | None = None, full: bool = True, log=print, stages=None) -> dict:
+    "Make the plan, show it, refuse a run of `stages` that cannot work: what `creativity-llm plan` does, and `run` before stage 00."
     plan = make_plan(cfg, tokenizer, throughput, full=full)
     log(format_plan(plan))
-    return check_plan(cfg, plan)
+    return check_plan(cfg, plan, stages)

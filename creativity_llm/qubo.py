@@ -23,10 +23,10 @@ from .synthesis import (DOCUMENTS, EVAL_HELDOUT, SEED_PAIRS, Job, NearDupIndex, 
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['TEAM', 'TEAM_PAIRS', 'SOLVERS', 'CONTRACT', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal', 'greedy_team',
-           'random_team', 'dwave_sa_team', 'exact_team', 'milp_team', 'solve_team', 'load_experts', 'expert_problem',
-           'choose_team', 'stage01_split', 'team_documents', 'team_jobs', 'generate_team_pairs', 'plot_team_terms',
-           'select_and_generate', 'QuboConfig', 'qubo_metrics']
+__all__ = ['TEAM', 'TEAM_PAIRS', 'SWAP_CHUNK', 'SOLVERS', 'CONTRACT', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal',
+           'greedy_team', 'random_team', 'dwave_sa_team', 'exact_team', 'milp_team', 'solve_team', 'load_experts',
+           'expert_problem', 'choose_team', 'stage01_split', 'team_documents', 'team_jobs', 'generate_team_pairs',
+           'plot_team_terms', 'select_and_generate', 'QuboConfig', 'qubo_metrics']
 
 # %% ../nbs/03_qubo.ipynb #7784d1a7
 TEAM = "team.json"  # the chosen team, its energy terms and every solver's comparison
@@ -153,6 +153,8 @@ def _team(problem, members, method, t0, **info) -> Team:
     return Team(members, terms["total"], terms, len(members) == problem.K, method, time.perf_counter() - t0, info)
 
 # %% ../nbs/03_qubo.ipynb #557bca62
+SWAP_CHUNK = 4096  # unchosen items scored at a time when the candidates' bound fails
+
 class _SwapState:
     "Chosen set and the field g_k = h_k + Σ_{l chosen, l≠k} J_kl, updated in O(n) per swap."
     def __init__(self, problem, J=None):
@@ -197,9 +199,14 @@ class _SwapState:
         gS = self.g[S]
         D = self.g[cand][None, :] - gS[:, None] - self.block(S, cand)
         k = int(np.argmin(D)); a, c = divmod(k, len(cand)); best = D[a, c]
-        if rest_min - gS.max() - j_max < best:  # an item outside the candidates might do better: look at all
-            D = gU[None, :] - gS[:, None] - self.block(S, U)
-            k = int(np.argmin(D)); a, c = divmod(k, len(U)); return S[a], U[c], D[a, c]
+        if rest_min - gS.max() - j_max < best:  # an item outside the candidates might do better: look further, lowest field first
+            order = U[np.argsort(gU, kind="stable")]
+            for lo in range(0, len(order), SWAP_CHUNK):  # K x chunk at a time, never K x n: stop once the bound rules out the rest
+                cols = order[lo:lo + SWAP_CHUNK]
+                if self.g[cols[0]] - gS.max() - j_max >= best: break
+                D = self.g[cols][None, :] - gS[:, None] - self.block(S, cols)
+                k = int(np.argmin(D)); a2, c2 = divmod(k, len(cols))
+                if D[a2, c2] < best: a, best, cand, c = a2, D[a2, c2], cols, c2
         return S[a], cand[c], best
 
     def descend(self, n_cand, j_max, tol=1e-12):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_synthesis.ipynb #c55d8d6a
 from __future__ import annotations
-import hashlib, random, re, time, unicodedata
+import random, re, time, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +23,11 @@ __all__ = ['SEED_PAIRS', 'EVAL_HELDOUT', 'DOCUMENTS', 'SYSTEM', 'CREATIVITY_USER
            'FEWSHOT_VARIANTS', 'CONVERGENT_USER', 'CHOICE_LABEL', 'FAILURE_KINDS', 'SENTENCE_GAP', 'DC_HEADINGS',
            'AF_LABELS', 'CONTRACT', 'cell_task', 'creativity_messages', 'lehnert_messages', 'convergent_messages',
            'convergent_new_tokens', 'normalize_text', 'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer',
-           'shingles', 'jaccard', 'NearDupIndex', 'Job', 'GenStats', 'run_jobs', 'render_dc', 'render_answer_first',
-           'evidence_sentence', 'prompt_hash', 'creativity_record', 'qa_record', 'category_of', 'deduplicate',
-           'document_groups', 'split_heldout', 'LeakageError', 'check_leakage', 'dataset_card', 'sample_corpus_cards',
-           'select_documents', 'creativity_jobs', 'qa_jobs', 'synthesize', 'SynthesisConfig', 'synthesis_metrics']
+           'shingles', 'jaccard', 'shingle_hashes', 'hash_jaccard', 'NearDupIndex', 'Job', 'GenStats', 'run_jobs',
+           'render_dc', 'render_answer_first', 'evidence_sentence', 'prompt_hash', 'creativity_record', 'qa_record',
+           'category_of', 'deduplicate', 'document_groups', 'split_heldout', 'LeakageError', 'check_leakage',
+           'dataset_card', 'sample_corpus_cards', 'select_documents', 'creativity_jobs', 'qa_jobs', 'synthesize',
+           'SynthesisConfig', 'synthesis_metrics']
 
 # %% ../nbs/01_synthesis.ipynb #6c3909b9
 SEED_PAIRS = "seed_pairs.parquet"  # the training pairs (creativity, convergent, QA)
@@ -209,6 +210,26 @@ def shingles(text: str, n: int = 5) -> set[str]:
 def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
+_POLY = np.uint64(0x100000001B3)  # FNV-1's 64-bit prime, the base of the polynomial
+
+def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
+    "`shingles` as sorted, distinct 64-bit hashes, computed in NumPy for the whole text at once."
+    t = normalize_text(text)
+    if not t: return np.zeros(0, np.uint64)
+    c = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    k = min(n, len(c)); m = len(c) - k + 1
+    with np.errstate(over="ignore"):
+        h = np.zeros(m, np.uint64)
+        for i in range(k): h = h * _POLY + c[i:i + m]
+        for shift, mul in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53)): h = (h ^ (h >> np.uint64(shift))) * np.uint64(mul)
+        h ^= h >> np.uint64(33)
+    return np.unique(h)
+
+def hash_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    "Jaccard of two `shingle_hashes` arrays."
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / (a.size + b.size - inter) if a.size or b.size else 1.0
+
 class NearDupIndex:
     "Incremental near-duplicate search: `add` texts under keys, `query` returns the keys whose Jaccard >= threshold."
     def __init__(self, threshold: float = 0.8, num_perm: int = 64, bands: int = 16, seed: int = 0):
@@ -219,26 +240,28 @@ class NearDupIndex:
         self.b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
         self.buckets: list[dict] = [defaultdict(list) for _ in range(bands)]
         self.sets: dict = {}
+        self._last: tuple = ("", None, None)  # the last text prepared: a query followed by an add of the same text hashes it once
 
-    def _signature(self, sh: set[str]) -> np.ndarray:
-        h = np.fromiter((int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") for s in sh), np.uint64, len(sh))
+    def _prepare(self, text: str) -> tuple[np.ndarray, list[bytes]]:
+        if self._last[0] == text and self._last[1] is not None: return self._last[1], self._last[2]
+        h = shingle_hashes(text)
         with np.errstate(over="ignore"):
-            return ((h[None, :] * self.a[:, None] + self.b[:, None]) >> np.uint64(32)).min(axis=1)
-
-    def _bands(self, sig: np.ndarray):
-        return [sig[i * self.rows:(i + 1) * self.rows].tobytes() for i in range(self.bands)]
+            sig = ((h[None, :] * self.a[:, None] + self.b[:, None]) >> np.uint64(32)).min(axis=1) if h.size else None
+        bands = [sig[i * self.rows:(i + 1) * self.rows].tobytes() for i in range(self.bands)] if h.size else []
+        self._last = (text, h, bands)
+        return h, bands
 
     def query(self, text: str) -> list:
-        sh = shingles(text)
-        if not sh: return []
-        cands = {k for i, band in enumerate(self._bands(self._signature(sh))) for k in self.buckets[i].get(band, ())}
-        return sorted((k for k in cands if jaccard(sh, self.sets[k]) >= self.threshold), key=str)
+        h, bands = self._prepare(text)
+        if not h.size: return []
+        cands = {k for i, band in enumerate(bands) for k in self.buckets[i].get(band, ())}
+        return sorted((k for k in cands if hash_jaccard(h, self.sets[k]) >= self.threshold), key=str)
 
     def add(self, key, text: str):
-        sh = shingles(text)
-        if not sh: return
-        self.sets[key] = sh
-        for i, band in enumerate(self._bands(self._signature(sh))): self.buckets[i][band].append(key)
+        h, bands = self._prepare(text)
+        if not h.size: return
+        self.sets[key] = h
+        for i, band in enumerate(bands): self.buckets[i][band].append(key)
 
 # %% ../nbs/01_synthesis.ipynb #82f050f8
 @dataclass

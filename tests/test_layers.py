@@ -15,6 +15,7 @@ LAYERS = {
     "scorer": 3, "training": 3, "multiple_choice": 3, "serve": 3,  # shared machinery of several stages; the local server
     "judge": 4,                     # LLM-as-a-judge (generation + multiple-choice statistics)
     "synthesis": 10, "experts": 11, "qubo": 12, "scoring": 13, "lora": 14, "graft": 15, "evaluation": 16,  # the stages, in order
+    "plan": 17,                     # the preflight: what the stages would do and need, from their own functions, before any runs
     "pipeline": 20,                 # the runner and the command: composes every stage
 }
 
