@@ -227,10 +227,10 @@ def format_plan(plan: dict) -> str:
     "The plan as a reader wants it before a run: a few lines per part."
     d = plan["documents"]
     by_lang = lambda domains: ", ".join(f"{l} {sum(n for (lang, _), n in domains.items() if lang == l)}" for l in sorted({l for l, _ in domains})) or "none"
-    subs = Counter(dom for (_, dom), n in d["invention_domains"].items() for _ in range(n))
     out = [f"sources: {d['loaded']} documents ({d['skipped']} rows skipped); stage 01 uses {sum(d['invention_domains'].values())} inventions "
            f"({by_lang(d['invention_domains'])}) and {sum(d['academic_domains'].values())} academic abstracts ({by_lang(d['academic_domains'])})",
-           "  inventions per subdomain: " + (", ".join(f"{s} {n}" for s, n in sorted(subs.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"),
+           *[f"  {lang} inventions per subdomain: " + ", ".join(f"{s} {n}" for (l, s), n in sorted(d["invention_domains"].items(), key=lambda kv: (-kv[1], kv[0])) if l == lang)
+             for lang in sorted({l for l, _ in d["invention_domains"]})],
            f"pairs (one per prompt; yield {plan['pair_yield']:.0%} assumed for the expected figures): {plan['train_bound']} for training at most, "
            f"{plan['heldout_bound']} held out",
            f"experts (stage 02): {len(plan['experts_expected'])} expected, {len(plan['experts_possible'])} at most"

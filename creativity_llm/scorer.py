@@ -342,12 +342,19 @@ class ReferenceCorpus:
         present = sorted((w for w in informative if w in df), key=lambda w: (df[w], w))  # rarest first
         need = max(1, math.ceil(overlap * len(informative)))
         if len(present) < need: return 0
+        if sum(df[w] for w in present) <= 48:  # short postings: counting in Python beats NumPy's call overhead
+            counts = Counter(chain.from_iterable(self._lists[w] for w in present))
+            counts.pop(exclude, None)
+            return sum(c >= need for c in counts.values())
         # a text sharing `need` of the words holds one of any len(present) - need + 1 of them: the rarest ones give the candidates
-        cands = set(chain.from_iterable(self._lists[w] for w in present[:len(present) - need + 1]))
-        cands.discard(exclude)
-        if need == 1: return len(cands)
-        words_in = frozenset(present)
-        return sum(len(words_in & self._doc_words[c]) >= need for c in cands)
+        cands = np.unique(np.concatenate([self.postings[w] for w in present[:len(present) - need + 1]]))
+        if exclude is not None: cands = cands[cands != exclude]
+        if need == 1: return int(cands.size)
+        counts = np.zeros(cands.size, np.int32)
+        for w in present:  # postings are sorted: membership by binary search, over the candidates only
+            p = self.postings[w]
+            counts += p[np.minimum(np.searchsorted(p, cands), p.size - 1)] == cands
+        return int((counts >= need).sum())
 
     def rarity(self, words: frozenset, method: str = "pool", common_df: float = 0.2, overlap: float = 0.5, exclude: int | None = None) -> float:
         "Rarity of one idea in [0, 1] by `method` (see `ORIGINALITY_METHODS`)."

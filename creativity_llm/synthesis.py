@@ -25,9 +25,9 @@ __all__ = ['SEED_PAIRS', 'EVAL_HELDOUT', 'DOCUMENTS', 'SYSTEM', 'CREATIVITY_USER
            'convergent_new_tokens', 'normalize_text', 'parse_list', 'infer_lehnert', 'parse_qa', 'check_answer',
            'shingles', 'jaccard', 'shingle_hashes', 'hash_jaccard', 'NearDupIndex', 'Job', 'GenStats', 'run_jobs',
            'render_dc', 'render_answer_first', 'evidence_sentence', 'prompt_hash', 'creativity_record', 'qa_record',
-           'category_of', 'deduplicate', 'document_groups', 'split_heldout', 'LeakageError', 'check_leakage',
-           'dataset_card', 'sample_corpus_cards', 'select_documents', 'creativity_jobs', 'qa_jobs', 'synthesize',
-           'SynthesisConfig', 'synthesis_metrics']
+           'category_of', 'answer_text', 'deduplicate', 'document_groups', 'split_heldout', 'LeakageError',
+           'check_leakage', 'dataset_card', 'sample_corpus_cards', 'select_documents', 'creativity_jobs', 'qa_jobs',
+           'synthesize', 'SynthesisConfig', 'synthesis_metrics']
 
 # %% ../nbs/01_synthesis.ipynb #6c3909b9
 SEED_PAIRS = "seed_pairs.parquet"  # the training pairs (creativity, convergent, QA)
@@ -232,7 +232,7 @@ def hash_jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 class NearDupIndex:
     "Incremental near-duplicate search: `add` texts under keys, `query` returns the keys whose Jaccard >= threshold."
-    def __init__(self, threshold: float = 0.8, num_perm: int = 64, bands: int = 16, seed: int = 0):
+    def __init__(self, threshold: float = 0.8, num_perm: int = 100, bands: int = 20, seed: int = 0):
         assert num_perm % bands == 0
         rng = np.random.default_rng(seed)
         self.threshold, self.rows, self.bands = threshold, num_perm // bands, bands
@@ -369,11 +369,15 @@ def qa_record(doc: Document, n: int, messages, qa: dict, teacher: str, attempts:
 # %% ../nbs/01_synthesis.ipynb #0248aa43
 def category_of(rec: dict) -> str: return rec["category"] or rec["lehnert_category"]
 
+def answer_text(rec: dict) -> str:
+    "What two pairs must share to teach the same answer: a short answer ('Yes.') recurs across papers, so for QA the question too."
+    return f"{rec['question']}\n{rec['response']}"
+
 def deduplicate(records: list[dict], threshold: float) -> tuple[list[dict], int]:
     "Drop exact and near-duplicate responses (for QA: question + answer), first kept; return the rest and how many went."
     idx, seen, kept = NearDupIndex(threshold), set(), []
     for r in records:
-        pair = f"{r['question']}\n{r['response']}"  # a short answer ("Yes.") recurs across papers: question and answer must both repeat
+        pair = answer_text(r)
         norm = normalize_text(pair)
         if norm in seen or idx.query(pair): continue
         seen.add(norm); idx.add(r["id"], pair); kept.append(r)
@@ -422,11 +426,11 @@ def check_leakage(train: list[dict], held: list[dict], threshold: float, groups:
         g = lambda r: groups.get(r["source_id"], r["source_id"])
         problems += [f"work {w} is in both splits" for w in sorted({g(r) for r in train} & {g(r) for r in held} - set(shared))[:5]]
     held_source = {r["id"]: r["source_id"] for r in held}
-    for fieldname in ("input", "response"):
+    for fieldname, text in (("input", lambda r: r["input"]), ("response", answer_text)):  # the answers as deduplicate compares them
         idx = NearDupIndex(threshold)
-        for r in held: idx.add(r["id"], r[fieldname])
+        for r in held: idx.add(r["id"], text(r))
         for r in train:
-            hits = [h for h in idx.query(r[fieldname]) if held_source[h] != r["source_id"]]  # same source: reported above
+            hits = [h for h in idx.query(text(r)) if held_source[h] != r["source_id"]]  # same source: reported above
             problems += [f"near-duplicate {fieldname}: train {r['id']} ~ held-out {h}" for h in hits[:2]]
     if problems: raise LeakageError(f"{len(problems)} leaks across the split, e.g.: " + "; ".join(problems[:5]))
     return {"shared_sources": 0, "checked_fields": ["source_id", "work", "input", "response"], "train": len(train), "heldout": len(held)}
