@@ -371,7 +371,7 @@ def category_of(rec: dict) -> str: return rec["category"] or rec["lehnert_catego
 
 def answer_text(rec: dict) -> str:
     "What two pairs must share to teach the same answer: a short answer ('Yes.') recurs across papers, so for QA the question too."
-    return f"{rec['question']}\n{rec['response']}"
+    return f"{rec.get('question', '')}\n{rec['response']}"
 
 def deduplicate(records: list[dict], threshold: float) -> tuple[list[dict], int]:
     "Drop exact and near-duplicate responses (for QA: question + answer), first kept; return the rest and how many went."
