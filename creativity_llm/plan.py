@@ -117,7 +117,7 @@ H100_BF16_FLOPS = 989e12  # dense bf16, datasheet (the H200's is the same)
 H100_HBM_BYTES_PER_S = 3.35e12
 TRAIN_MFU, PREFILL_MFU = 0.35, 0.5
 DECODE_SEQUENCES, DECODE_BANDWIDTH_SHARE = 128, 0.6  # vLLM --max-num-seqs 128 (jobs/README.md)
-CPU_TOKENS_PER_S_135M = 90.0  # generated or trained tokens per second of SmolLM2-135M on 2 cores (tiny run, 507f148)
+CPU_TOKENS_PER_S_135M = 90.0  # generated or trained tokens per second of SmolLM2-135M on 2 cores (rough: the tiny run at ae1f593, stage 01's generated and stage 05's trained tokens over their wall times)
 
 @dataclass
 class Throughput:
