@@ -339,21 +339,15 @@ class ReferenceCorpus:
         "Corpus texts (other than `exclude`) that share at least `overlap` of the idea's informative words."
         limit, df = common_df * self.n, self.df
         informative = [w for w in words if df.get(w, 0) <= limit] or list(words)
-        present = sorted((w for w in informative if w in df), key=lambda w: (df[w], w))  # rarest first
+        hits = [self._lists[w] for w in informative if w in df]
+        if not hits: return 0
         need = max(1, math.ceil(overlap * len(informative)))
-        if len(present) < need: return 0
-        if sum(df[w] for w in present) <= 48:  # short postings: counting in Python beats NumPy's call overhead
-            counts = Counter(chain.from_iterable(self._lists[w] for w in present))
+        if sum(map(len, hits)) <= 48:  # short postings: counting in Python beats NumPy's call overhead
+            counts = Counter(chain.from_iterable(hits))
             counts.pop(exclude, None)
             return sum(c >= need for c in counts.values())
-        # a text sharing `need` of the words holds one of any len(present) - need + 1 of them: the rarest ones give the candidates
-        cands = np.unique(np.concatenate([self.postings[w] for w in present[:len(present) - need + 1]]))
-        if exclude is not None: cands = cands[cands != exclude]
-        if need == 1: return int(cands.size)
-        counts = np.zeros(cands.size, np.int32)
-        for w in present:  # postings are sorted: membership by binary search, over the candidates only
-            p = self.postings[w]
-            counts += p[np.minimum(np.searchsorted(p, cands), p.size - 1)] == cands
+        counts = np.bincount(np.concatenate([self.postings[w] for w in informative if w in df]), minlength=self.n)
+        if exclude is not None: counts[exclude] = 0
         return int((counts >= need).sum())
 
     def rarity(self, words: frozenset, method: str = "pool", common_df: float = 0.2, overlap: float = 0.5, exclude: int | None = None) -> float:
