@@ -149,10 +149,14 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 # %% ../nbs/00a_models.ipynb #4f164190
+def _conversion_dir(gguf: Path, cache_dir=None) -> Path:
+    "Where `converted_gguf_dir` keeps `gguf` converted (whether or not it is there yet)."
+    return cache_root(cache_dir) / "gguf" / file_sha256(gguf)[:24]
+
 def converted_gguf_dir(gguf: Path, cache_dir=None, trust_remote_code: bool = False) -> Path:
     "Folder holding `gguf` converted to safetensors; converted now if it is not cached yet."
     gguf = Path(gguf)
-    target = cache_root(cache_dir) / "gguf" / file_sha256(gguf)[:24]
+    target = _conversion_dir(gguf, cache_dir)
     if (target / "source.json").is_file(): return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:  # parallel jobs on a shared cache convert once
@@ -210,6 +214,11 @@ def _default_chat_template(model, tok):
 # %% ../nbs/00a_models.ipynb #57bbc06a
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
 
+def _gguf_reader(gguf: Path, cache_dir=None) -> tuple[Path, dict]:
+    "(folder, `from_pretrained` arguments) that read a GGUF's tokenizer or config: its converted folder once stage 00 wrote it (quicker), else the file's metadata."
+    done = _conversion_dir(gguf, cache_dir)
+    return (done, {}) if (done / "source.json").is_file() else (gguf.parent, {"gguf_file": gguf.name})
+
 def _spec_tokenizer(spec_or_dir, cache_dir=None, trust_remote_code: bool = False):
     path = Path(str(spec_or_dir)).expanduser()
     if path.is_dir() and not (path / "config.json").is_file():  # a folder of tokenizer files only
@@ -221,9 +230,8 @@ def _spec_tokenizer(spec_or_dir, cache_dir=None, trust_remote_code: bool = False
         if not any((src.path / f).is_file() for f in TOKENIZER_FILES):
             raise ModelSpecError(f"model '{spec_or_dir}': no tokenizer files in {src.path} ({', '.join(TOKENIZER_FILES)}): give a stand-in tokenizer (--tokenizer)")
         return AutoTokenizer.from_pretrained(src.path, **kw)
-    done = cache_root(cache_dir) / "gguf" / file_sha256(src.path)[:24]  # converted by stage 00 already: read that, it is quicker
-    if (done / "source.json").is_file(): return AutoTokenizer.from_pretrained(done, **kw)
-    return AutoTokenizer.from_pretrained(src.path.parent, gguf_file=src.path.name, **kw)
+    folder, gguf_kw = _gguf_reader(src.path, cache_dir)
+    return AutoTokenizer.from_pretrained(folder, **gguf_kw, **kw)
 
 def tokenizer_and_config(spec: str, tokenizer: str = "", cache_dir=None, trust_remote_code: bool = False):
     "`(tokenizer, config)` of a model spec without loading its weights; `tokenizer` (a folder or a model spec) stands in for the base's own."
@@ -232,8 +240,8 @@ def tokenizer_and_config(spec: str, tokenizer: str = "", cache_dir=None, trust_r
     if src.kind == "micro": config = micro_config(len(micro_tokenizer()))
     elif src.kind == "hf": config = AutoConfig.from_pretrained(src.path, **kw)
     else:
-        done = cache_root(cache_dir) / "gguf" / file_sha256(src.path)[:24]
-        config = AutoConfig.from_pretrained(done, **kw) if (done / "source.json").is_file() else AutoConfig.from_pretrained(src.path.parent, gguf_file=src.path.name, **kw)
+        folder, gguf_kw = _gguf_reader(src.path, cache_dir)
+        config = AutoConfig.from_pretrained(folder, **gguf_kw, **kw)
     tok = _spec_tokenizer(tokenizer or spec, cache_dir, trust_remote_code)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     tok.padding_side = "left"

@@ -225,11 +225,12 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
     return "ran"
 
 # %% ../nbs/00d_pipeline.ipynb #414c8d4d
-def check_config(cfg: RunConfig, here: bool = True) -> RunConfig:
+def check_config(cfg: RunConfig, here: bool = True, read_sources: bool = True) -> RunConfig:
     """Check, before stage 00 and before any model loads, every value that names something outside the configuration: model specs,
     endpoint URLs, source files, retention sets, the reference corpus, the SkillPack bands and the DeepSpeed config. Each check lives
     in the module that owns the value; the first problem is raised as a one-line `ConfigError` naming the key. `here=False` checks a
-    run meant for another machine (a plan made on a login node): the device is taken as written, not looked for."""
+    run meant for another machine (a plan made on a login node): the device is taken as written, not looked for. `read_sources=False` leaves
+    the sources to the caller's plan (`plan.preflight`), which reads them with the same checks: a corpus is read once."""
     models.check_model_spec("model", cfg.model)
     if cfg.teacher_url: generate.check_endpoint_url("teacher_url", cfg.teacher_url)  # teacher_model then names the endpoint's model
     elif cfg.teacher_model: models.check_model_spec("teacher_model", cfg.teacher_model)
@@ -241,7 +242,7 @@ def check_config(cfg: RunConfig, here: bool = True) -> RunConfig:
     evaluation.check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja)
     training.check_deepspeed(cfg.lora_deepspeed, cfg.model, cfg.lora_batch_size, cfg.lora_grad_accum, cfg.lora_lr,
                          cuda=models.pick_device(cfg.device).type == "cuda" if here else cfg.device.startswith("cuda"))
-    sources.check_sources(cfg.synth_sources, cfg.synth_skip_bad_rows)  # last: it reads the whole corpus
+    if read_sources: sources.check_sources(cfg.synth_sources, cfg.synth_skip_bad_rows)  # last: it reads the whole corpus
     return cfg
 
 def default_run_dir(cfg: RunConfig) -> Path: return Path("runs") / cfg.run_name
@@ -251,7 +252,7 @@ def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nb
                  throughput: Throughput | None = None) -> dict[str, str]:
     """Run the requested stages that exist; return {stage id: 'ran' | 'skipped'}. Before stage 00: `check_config`, then the preflight plan
     (`plan.preflight`), whole or (`plan=False`) only its counts, which need no tokenizer; either refuses a run that cannot work."""
-    check_config(cfg)
+    check_config(cfg, read_sources=False)  # the plan reads them
     wanted = parse_stages(stages)
     preflight(cfg, tokenizer, throughput, full=plan, log=log, stages=set(wanted))
     nbs_dir = Path(nbs_dir or default_nbs_dir())
@@ -362,7 +363,7 @@ def main(argv=None) -> int:
             return 0
         rates = Throughput(args.engine_tokens_per_s, args.train_tokens_per_s, args.gpus)
         if args.cmd == "plan":
-            preflight(check_config(cfg, here=False), args.tokenizer, rates, stages=set(parse_stages(args.stages)))
+            preflight(check_config(cfg, here=False, read_sources=False), args.tokenizer, rates, stages=set(parse_stages(args.stages)))
             return 0
         run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs, plan=not args.no_plan, tokenizer=args.tokenizer, throughput=rates)
         return 0
