@@ -16,19 +16,20 @@ import torch
 from .core import StageConfig, StageContract, atomic_path, knob, require, stage_dir, write_json
 from .models import converted_gguf_dir, load_model, pick_device, resolve_model
 from .scoring import TRAIN_DC
-from .training import LORA_MODES, REPORTERS, LoraSettings, report_loggers, resolve_repo_path, split_by_source, train_adapter
+from .training import LORA_MODES, REPORTERS, LoraSettings, report_loggers, resolve_repo_path, split_by_source, step_throughput, train_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'MODE_ORDER', 'MERGE_TOLERANCE', 'LARGE_FLOAT32_TOLERANCE', 'CONTRACT',
-           'LoraStageConfig', 'training_rows', 'train_mode', 'mode_key', 'tuned_adapters', 'safetensors_header',
-           'weight_shards', 'lora_deltas', 'MergeNamesDiffer', 'merge_lora_streamed', 'merge_adapter', 'plot_curves',
-           'training_processes', 'launch_training', 'run_lora', 'main', 'lora_metrics']
+__all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'TIMING', 'MODE_ORDER', 'MERGE_TOLERANCE', 'LARGE_FLOAT32_TOLERANCE', 'CONTRACT',
+           'LoraStageConfig', 'training_rows', 'write_train_dc', 'train_mode', 'mode_key', 'tuned_adapters',
+           'safetensors_header', 'weight_shards', 'lora_deltas', 'MergeNamesDiffer', 'merge_lora_streamed',
+           'merge_adapter', 'plot_curves', 'training_processes', 'launch_training', 'run_lora', 'main', 'lora_metrics']
 
 # %% ../nbs/05_lora.ipynb #a4389a41
 ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
 MERGED = "merged"  # plain transformers models, base + adapter, for the modes of lora_merge
 EPOCHS = "epochs"  # the adapters after each epoch (stage 07's score per epoch)
+TIMING = ".timing"  # step times per mode (scratch: read into the manifest, never an output)
 
 # %% ../nbs/05_lora.ipynb #7c94ab0c
 @dataclass
@@ -90,13 +91,21 @@ def training_rows(run_dir) -> list[dict]:
     if not path.is_file(): raise FileNotFoundError(f"{path}: no training pairs (run stage 04 first)")
     return pq.read_table(path).to_pylist()
 
+def write_train_dc(run_dir, rows: list[dict]) -> Path:
+    "Put `rows` where stage 05 reads its pairs (`04_scoring/train_dc.parquet`): how `bench/gpu.sh` trains on `training.synthetic_pairs` without stages 01–04."
+    import pyarrow as pa, pyarrow.parquet as pq
+    path = stage_dir(run_dir, "04") / TRAIN_DC
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp: pq.write_table(pa.Table.from_pylist(rows), tmp)
+    return path
+
 
 # %% ../nbs/05_lora.ipynb #1a09e5c8
 def train_mode(cfg, run_dir, mode: str, rows: list[dict] | None = None, log=print, keep_model: bool = False) -> dict:
-    "Train stage 05's adapter `mode` on `rows` (default `train_dc`) into `05_lora/adapters/<mode>`; return its statistics."
+    "Train stage 05's adapter `mode` on `rows` (default `train_dc`) into `05_lora/adapters/<mode>`; return its statistics (its step times go to `.timing/<mode>.json`)."
     out = stage_dir(run_dir, "05")
     return train_adapter(cfg, out, mode, training_rows(run_dir) if rows is None else rows, log, keep_model,
-                         epochs_dir=out / ".epochs" / mode, log_prefix="[05] ")
+                         epochs_dir=out / ".epochs" / mode, log_prefix="[05] ", timing_path=out / TIMING / f"{mode}.json")
 
 # %% ../nbs/05_lora.ipynb #096ff6b1
 MODE_ORDER = ("attention", "all-linear")
@@ -342,6 +351,7 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         t = time.perf_counter()
         per_mode[m] = launch_training(cfg, run_dir, m, procs, log) if cuda or procs > 1 or ds_cpu else train_mode(cfg, run_dir, m, rows, log)
         seconds[m] = round(time.perf_counter() - t, 1)  # for the manifest: stage outputs hold no wall time
+    timing = {m: json.loads((out / TIMING / f"{m}.json").read_text()) for m in modes if (out / TIMING / f"{m}.json").is_file()}
     _, held = split_by_source(rows, cfg.lora_eval_fraction, cfg.seed)
     instructions = [r["instruction"] for r in (held or rows)[:4]]
     merged = {m: merge_adapter(cfg, out / ADAPTERS / m, out / MERGED / m, instructions, log) for m in cfg.lora_merge.split(",") if m}
@@ -353,8 +363,8 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
     if (out / ".epochs").is_dir():
         shutil.rmtree(out / "epochs", ignore_errors=True)
         os.replace(out / ".epochs", out / "epochs")  # adapters after each epoch, for stage 07's score-per-epoch plot
-    for scratch in (".checkpoints", ".difficulty", ".launch"): shutil.rmtree(out / scratch, ignore_errors=True)  # the stage is done
-    return {**stats, "seconds": seconds, "figure": fig}
+    for scratch in (".checkpoints", ".difficulty", ".launch", TIMING): shutil.rmtree(out / scratch, ignore_errors=True)  # the stage is done
+    return {**stats, "seconds": seconds, "timing": timing, "throughput": {m: step_throughput(t) for m, t in timing.items()}, "figure": fig}
 
 def main(argv=None):
     "Entry point of the `torchrun` workers: `python -m creativity_llm.lora --run-dir D --mode M --config C.json`."
@@ -373,6 +383,7 @@ if __name__ == "__main__" and "__file__" in globals(): main()  # as `python -m`,
 def lora_metrics(result: dict) -> dict:
     "What the manifest records of stage 05."
     modes = {m: {k: s[k] for k in ("trainable_parameters", "optimizer_steps", "eval_loss_before", "eval_loss_after")} | {"seconds": result["seconds"][m]}
+             | {k: v for k, v in result.get("throughput", {}).get(m, {}).items() if k in ("tokens_per_s", "median_step_s", "peak_memory_gib")}
              for m, s in result.get("modes", {}).items()}
     return {"trained": result["trained"], "modes": modes,
             "merge_max_abs_logit_diff": {m: r["max_abs_logit_diff"] for m, r in result.get("merged", {}).items()}}

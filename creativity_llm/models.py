@@ -15,10 +15,11 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaC
 from .core import atomic_path, cache_root, ConfigError, file_sha256, json_sha256, tree_sha256
 
 # %% auto #0
-__all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE', 'TOKENIZER_FILES',
-           'ModelSpecError', 'ModelSource', 'resolve_model', 'check_model_spec', 'micro_tokenizer', 'micro_config',
-           'micro_model', 'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'converted_gguf_dir', 'load_model',
-           'tokenizer_and_config', 'describe_model', 'sort_config_sets', 'save_adapter', 'adapter_name',
+__all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'RANDOM_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE',
+           'TOKENIZER_FILES', 'ModelSpecError', 'ModelSource', 'resolve_model', 'check_model_spec', 'micro_tokenizer',
+           'micro_config', 'micro_model', 'pick_device', 'pick_dtype', 'cpu_has_native_bf16', 'converted_gguf_dir',
+           'load_model', 'tokenizer_and_config', 'random_tokenizer', 'random_config', 'random_model',
+           'write_random_model', 'describe_model', 'sort_config_sets', 'save_adapter', 'adapter_name',
            'attach_adapters', 'ModelSet']
 
 # %% ../nbs/00a_models.ipynb #80a002ae
@@ -32,6 +33,7 @@ ASSEMBLED_GGUF = {
                     "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", "Gemma 3 270M base, Q4_K_M GGUF, Gemma terms of use"),
 }
 MICRO_PREFIX = "micro:"
+RANDOM_PREFIX = "random:"
 
 class ModelSpecError(ValueError):
     "A model spec that names nothing loadable on this machine."
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ModelSource:
-    "Where a model spec points: `kind` is 'hf', 'gguf' or 'micro'."
+    "Where a model spec points: `kind` is 'hf', 'gguf', 'micro' or 'random' (`path`: its config.json)."
     spec: str
     kind: str
     path: Path | None = None
@@ -70,11 +72,17 @@ def _assembled_gguf(alias: str) -> Path:
 
 def resolve_model(spec: str) -> ModelSource:
     "Resolve a model spec to a `ModelSource`, or raise `ModelSpecError` naming what is missing."
-    if not spec: raise ModelSpecError("model spec is empty: give 'smollm2', a .gguf file, a model directory or 'micro:llama'")
+    if not spec: raise ModelSpecError("model spec is empty: give 'smollm2', a .gguf file, a model directory, 'micro:llama' or 'random:PATH'")
     if spec.startswith(MICRO_PREFIX):
         arch = spec[len(MICRO_PREFIX):]
         if arch != "llama": raise ModelSpecError(f"model '{spec}': the only micro architecture is 'micro:llama'")
         return ModelSource(spec, "micro")
+    if spec.startswith(RANDOM_PREFIX):
+        where = Path(spec[len(RANDOM_PREFIX):]).expanduser()
+        config = where / "config.json" if where.is_dir() else where
+        if not (config.is_file() and config.suffix == ".json"):
+            raise ModelSpecError(f"model '{spec}': no config.json at {where} (random:PATH takes a transformers config.json or the folder holding one)")
+        return ModelSource(spec, "random", config.resolve())
     if spec in EMBEDDED_GGUF: return ModelSource(spec, "gguf", _embedded_gguf(spec))
     if spec in ASSEMBLED_GGUF: return ModelSource(spec, "gguf", _assembled_gguf(spec))
     path = Path(spec).expanduser()
@@ -184,6 +192,8 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", cache_dir=N
     dev = pick_device(device)
     if src.kind == "micro":
         model, tok = micro_model(seed)
+    elif src.kind == "random":
+        model, tok = random_model(src.path, dev, pick_dtype(dtype, dev), seed)
     else:
         path = converted_gguf_dir(src.path, cache_dir, trust_remote_code) if src.kind == "gguf" else src.path
         kw = dict(local_files_only=True, trust_remote_code=trust_remote_code)
@@ -225,6 +235,7 @@ def _spec_tokenizer(spec_or_dir, cache_dir=None, trust_remote_code: bool = False
         return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
     src = resolve_model(str(spec_or_dir))
     if src.kind == "micro": return micro_tokenizer()
+    if src.kind == "random": return random_tokenizer(src.path)
     kw = dict(local_files_only=True, trust_remote_code=trust_remote_code)
     if src.kind == "hf":
         if not any((src.path / f).is_file() for f in TOKENIZER_FILES):
@@ -239,6 +250,7 @@ def tokenizer_and_config(spec: str, tokenizer: str = "", cache_dir=None, trust_r
     kw = dict(local_files_only=True, trust_remote_code=trust_remote_code)
     if src.kind == "micro": config = micro_config(len(micro_tokenizer()))
     elif src.kind == "hf": config = AutoConfig.from_pretrained(src.path, **kw)
+    elif src.kind == "random": config = random_config(src.path, random_tokenizer(src.path))
     else:
         folder, gguf_kw = _gguf_reader(src.path, cache_dir)
         config = AutoConfig.from_pretrained(folder, **gguf_kw, **kw)
@@ -248,12 +260,57 @@ def tokenizer_and_config(spec: str, tokenizer: str = "", cache_dir=None, trust_r
     if not getattr(tok, "chat_template", None): tok.chat_template = _family_template(config.model_type, tok)[0]
     return tok, config
 
+# %% ../nbs/00a_models.ipynb #e951c2e4
+def random_tokenizer(config_path) -> PreTrainedTokenizerFast:
+    "The tokenizer of a `random:` model: the files beside its config.json, else the micro model's byte-level tokenizer."
+    folder = Path(config_path).parent
+    if any((folder / f).is_file() for f in TOKENIZER_FILES): return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return micro_tokenizer()
+
+def _fit_to_tokenizer(data: dict, tok) -> dict:
+    "A config dict with its vocabulary grown to `tok`'s where smaller, and `tok`'s special token ids."
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return {**data, "vocab_size": max(data.get("vocab_size") or 0, len(tok)), "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": pad}
+
+def random_config(config_path, tok):
+    "The configuration of a `random:` model, its vocabulary grown to `tok`'s where smaller and its special tokens `tok`'s."
+    config = AutoConfig.from_pretrained(config_path, local_files_only=True)
+    fitted = _fit_to_tokenizer(config.to_dict(), tok)
+    config.update({k: fitted[k] for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id")})
+    config.name_or_path = str(Path(config_path).parent)  # the folder, as for a saved model (peft reads its config.json to tell a resized embedding)
+    return config
+
+def random_model(config_path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
+    "`(model, tokenizer)`: the architecture of `config_path` with weights drawn from `seed`, built directly on `device` in `dtype`."
+    tok = random_tokenizer(config_path)
+    config, device = random_config(config_path, tok), torch.device(device)
+    forked = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked, device_type=device.type), torch.device(device):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.generation_config.update(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id)
+    return model.eval(), tok
+
+def write_random_model(folder, config, tokenizer: str = "micro:llama") -> str:
+    """Write `config` (a dict, a transformers config or a config.json path), fitted to the tokenizer of the model spec `tokenizer`,
+    and that tokenizer into `folder`; return the spec `random:<folder>`."""
+    folder = Path(folder)
+    if isinstance(config, (str, Path)): config = json.loads(Path(config).read_text())
+    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    tok = _spec_tokenizer(tokenizer)
+    with atomic_path(folder, is_dir=True) as tmp:
+        tmp.mkdir()
+        (tmp / "config.json").write_text(json.dumps(_fit_to_tokenizer(data, tok), indent=2, sort_keys=True))  # as it will be built
+        tok.save_pretrained(tmp)
+    return f"{RANDOM_PREFIX}{folder}"
+
 # %% ../nbs/00a_models.ipynb #18f0b72c
 def describe_model(spec: str, model=None, cache_dir=None) -> dict:
     "A JSON-able description of the model a spec names, with a content hash of its weights."
     src = resolve_model(spec)
     if src.kind == "gguf": sha = file_sha256(src.path)
     elif src.kind == "hf": sha = tree_sha256(src.path)
+    elif src.kind == "random": sha = json_sha256([file_sha256(src.path), *(file_sha256(src.path.parent / f) for f in TOKENIZER_FILES if (src.path.parent / f).is_file())])
     else: sha = json_sha256(micro_config(len(micro_tokenizer())).to_dict())
     info = {"spec": spec, "kind": src.kind, "path": str(src.path) if src.path else None, "sha256": sha}
     if src.kind == "gguf": info["embedded"] = EMBEDDED_GGUF[spec][2] if spec in EMBEDDED_GGUF else ASSEMBLED_GGUF[spec][4] if spec in ASSEMBLED_GGUF else None

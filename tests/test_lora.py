@@ -8,7 +8,7 @@ import torch
 from conftest import ROOT
 from creativity_llm.core import stage_dir, write_json
 from creativity_llm.pipeline import RunConfig
-from creativity_llm.lora import merge_adapter, run_lora, train_mode
+from creativity_llm.lora import lora_metrics, merge_adapter, run_lora, train_mode, write_train_dc
 from creativity_llm.training import check_deepspeed_config, expected_lora_parameters, is_ffn_module, lora_targets
 from creativity_llm.models import load_model
 
@@ -30,12 +30,6 @@ def cfg(**kw) -> RunConfig:
     base = dict(model="micro:llama", device="cpu", lora_max_len=160, lora_batch_size=4, lora_epochs=2, lora_lr=0.01, lora_save_steps=3,
                 lora_eval_fraction=0.2)
     return RunConfig(**{**base, **kw})
-
-
-def _write_train_dc(run_dir: Path, rs: list[dict]):
-    import pyarrow as pa, pyarrow.parquet as pq
-    out = stage_dir(run_dir, "04"); out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rs), out / "train_dc.parquet")
 
 
 def test_attention_only_leaves_every_ffn_weight_bit_identical(tmp_path):
@@ -78,7 +72,7 @@ def _launch(run_dir: Path, c: RunConfig) -> subprocess.Popen:
 def test_kill_during_training_then_resume(tmp_path):
     c = cfg(lora_epochs=3, lora_save_steps=2)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    for d in (whole, killed): _write_train_dc(d, rows())
+    for d in (whole, killed): write_train_dc(d, rows())
     assert _launch(whole, c).wait(timeout=600) == 0
     proc = _launch(killed, c)
     ckpts = stage_dir(killed, "05") / ".checkpoints" / "attention"
@@ -118,7 +112,7 @@ def test_long_sources_are_shortened_and_too_many_drops_fail(tmp_path):
 
 
 def test_changed_settings_do_not_resume(tmp_path):
-    _write_train_dc(tmp_path, rows())
+    write_train_dc(tmp_path, rows())
     ckpts = stage_dir(tmp_path, "05") / ".checkpoints" / "attention" / "checkpoint-2"
     ckpts.mkdir(parents=True); (ckpts / "trainer_state.json").write_text("{}")
     write_json(ckpts.parent / "fingerprint.json", {"fingerprint": "someone else's"})
@@ -146,7 +140,7 @@ def test_deepspeed_config_is_accepted_and_typos_are_not(tmp_path):
 
 
 def test_stage_trains_both_modes_merges_and_plots(tmp_path):
-    _write_train_dc(tmp_path, rows())
+    write_train_dc(tmp_path, rows())
     res = run_lora(cfg(lora_epochs=1), tmp_path, log=lambda *a: None)
     out = stage_dir(tmp_path, "05")
     assert res["trained"] == ["attention", "all-linear"] and set(res["merged"]) == {"attention"}
@@ -154,6 +148,13 @@ def test_stage_trains_both_modes_merges_and_plots(tmp_path):
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG" and (out / "merged" / "attention" / "model.safetensors").is_file()
     assert list((out / "tensorboard" / "attention").glob("events.out.tfevents.*"))
     assert not (out / ".checkpoints").exists() and not (out / ".difficulty").exists(), "the finished stage removes its scratch state"
+    assert not (out / ".timing").exists()
+    # the step times reach the manifest, not the outputs: every optimizer step timed, with its tokens
+    steps = res["timing"]["attention"]["steps"]
+    assert [s["step"] for s in steps] == list(range(1, res["modes"]["attention"]["optimizer_steps"] + 1))
+    assert all(s["tokens"] > 0 and s["padded_tokens"] >= s["tokens"] and 0 < s["seconds"] <= s["between"] for s in steps)
+    recorded = lora_metrics(res)["modes"]["attention"]
+    assert recorded["tokens_per_s"] > 0 and recorded["median_step_s"] > 0
 
 
 def test_empty_train_dc_trains_nothing(tmp_path):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from creativity_llm import models
-from creativity_llm.models import ModelSpecError, converted_gguf_dir, describe_model, load_model, micro_model, resolve_model
+from creativity_llm.models import (ModelSpecError, converted_gguf_dir, describe_model, load_model, micro_config, micro_model, resolve_model,
+                                   write_random_model)
 
 
 def _logits(model, ids):
@@ -97,3 +98,31 @@ def test_base_model_without_chat_template_gets_one(tmp_path):
     assert t2.convert_tokens_to_ids("<|im_end|>") in m2.generation_config.eos_token_id  # a turn's end stops generation
     text = t2.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_random_model_spec_trains_through_stage_05(tmp_path):
+    "`random:PATH` (issue 25): a config.json and a tokenizer make a model that stage 05 trains like any base, its step times recorded."
+    from creativity_llm.lora import TIMING, train_mode
+    from creativity_llm.pipeline import RunConfig
+    from creativity_llm.training import synthetic_pairs
+    spec = write_random_model(tmp_path / "tiny", micro_config(vocab_size=64, hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1))
+    assert describe_model(spec)["sha256"] == describe_model(f"random:{tmp_path / 'tiny' / 'config.json'}")["sha256"]
+    _, tok = load_model(spec, device="meta")
+    cfg = RunConfig(model=spec, device="cpu", lora_max_len=96, lora_batch_size=2, lora_epochs=1, lora_eval_fraction=0.0, lora_hard_weighting=False,
+                    lora_report_to="none")
+    stats = train_mode(cfg, tmp_path / "run", "attention", synthetic_pairs(tok, 6, max_len=96, answer_tokens=32), log=lambda *a: None)
+    assert stats["optimizer_steps"] == 3 and stats["skipped_too_long"] == 0 and stats["prompts_shortened"] == 0
+    timing = json.loads((tmp_path / "run" / "05_lora" / TIMING / "attention.json").read_text())
+    assert [(s["tokens"], s["padded_tokens"]) for s in timing["steps"]] == [(192, 192)] * 3  # two pairs of exactly 96 tokens a step
+    assert timing["total_parameters"] - timing["trainable_parameters"] == sum(p.numel() for p in load_model(spec)[0].parameters())
+
+
+@pytest.mark.gpu
+def test_random_model_is_drawn_on_cuda_in_bf16(tmp_path):
+    "Built on the GPU directly: nothing of it was ever on the CPU, and the GPU holds its bf16 weights."
+    spec = write_random_model(tmp_path / "m", micro_config(vocab_size=512, hidden_size=256, intermediate_size=512))
+    torch.cuda.reset_peak_memory_stats()
+    m, _ = load_model(spec, device="cuda")
+    weights = sum(p.numel() * p.element_size() for p in m.parameters())
+    assert {(p.device.type, p.dtype) for p in m.parameters()} == {("cuda", torch.bfloat16)}
+    assert weights <= torch.cuda.max_memory_allocated() <= 2 * weights + (16 << 20)
