@@ -14,8 +14,9 @@
 # Steps, in order: versions; models (random Llama-3.1-8B and Llama-3.2-1B folders with a tokenizer, kept in
 # bench/cache/gpu_models); peak (bf16 matmul 8192^3, copy bandwidth); train_attention and train_all-linear (stage 05's run_lora
 # on the random 8B: torchrun, the h100 preset's DeepSpeed ZeRO-2 config, checkpointing, bf16, 1024-token synthetic pairs, 3
-# warm-up + 10 timed steps); gpu_tests (pytest -m gpu); smoke (creativity-llm run --preset smoke -p device=cuda, all stages);
-# decode (generate on the random 1B at batch 1, 16, 64). Limits (seconds) can be changed with LIMIT_<step> in the environment;
+# warm-up + 10 timed steps, then for attention-only 2 steps under torch.profiler); gpu_tests (pytest -m gpu); smoke
+# (creativity-llm run --preset smoke -p device=cuda, all stages); decode (generate on the random 1B at batch 1, 16, 64).
+# Limits (seconds) can be changed with LIMIT_<step> in the environment;
 # their sum (590 s on a GPU) is kept under the device machine's 10 minutes per command.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
         --only) only=$2; shift ;;
         --cpu-tiny) tiny=--cpu-tiny ;;
         --results) results=1 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "gpu.sh: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
     esac
     shift
@@ -70,8 +71,9 @@ step versions 20 "$python" "${bench[@]}" versions
 step models 30 "$python" "${bench[@]}" models --models "$models"
 step peak 40 "$python" "${bench[@]}" peak
 for mode in attention all-linear; do
+    profile=0; [ "$mode" = attention ] && profile=2  # two more steps under torch.profiler: where the time goes
     step "train_$mode" 130 "$python" "${bench[@]}" train --model "random:$models/train$suffix" --mode "$mode" --seq "$seq" \
-        --batch-size "$batch" --warmup "$warmup" --steps "$steps"
+        --batch-size "$batch" --warmup "$warmup" --steps "$steps" --profile "$profile"
 done
 # shellcheck disable=SC2086  # one word per test file
 step gpu_tests 40 "$python" -m pytest $gpu_tests -m gpu -q -p no:cacheprovider

@@ -97,11 +97,12 @@ def train(a) -> dict:
     overrides = dict(model=a.model, seed=0, lora_modes=a.mode, lora_merge="", lora_max_len=a.seq, lora_epochs=1, lora_eval_fraction=0.0,
                      lora_hard_weighting=False, lora_save_fraction=0.0, lora_save_steps=10**6, lora_report_to="none", lora_resume=False)
     if a.batch_size: overrides["lora_batch_size"] = a.batch_size
+    if a.profile: overrides["lora_profile_steps"] = f"{a.warmup + a.steps + 1}-{a.warmup + a.steps + a.profile}"  # after the timed steps
     if a.cpu_tiny: overrides.update(device="cpu", dtype="float32", lora_deepspeed_on_cpu=True, lora_processes=1)
     else: overrides.update(device="cuda", dtype="bfloat16")
     cfg = resolve_config("h100", overrides=[f"{k}={v}" for k, v in overrides.items()])
     _, tok = load_model(cfg.model, device="meta", dtype="bfloat16")  # the tokenizer only: the weights are drawn in the workers
-    steps = a.warmup + a.steps
+    steps = a.warmup + a.steps + a.profile
     pairs = synthetic_pairs(tok, steps * cfg.lora_batch_size * cfg.lora_grad_accum, max_len=a.seq, answer_tokens=a.seq // 4)
     run_dir = Path(a.out) / f"train_{a.mode}_run"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -120,10 +121,12 @@ def train(a) -> dict:
             "seq_len": a.seq, "micro_batch": cfg.lora_batch_size, "grad_accum": cfg.lora_grad_accum, "world_size": timing["world_size"],
             "deepspeed": timing["deepspeed"], "deepspeed_config": cfg.lora_deepspeed, "gradient_checkpointing": timing["gradient_checkpointing"],
             "device": timing["device"], "stage_seconds": seconds, **speed,
+            "startup_s": seconds - sum(s["between"] for s in timing["steps"]),  # imports, launcher, model construction, DeepSpeed's set-up
+            "between_steps_s": sum(s["between"] - s["seconds"] for s in timing["steps"]),  # data, logging
             "mfu_vs_989": 4 * n * rate / H100_BF16_FLOPS,
             "mfu_vs_measured_peak": 4 * n * rate / (peak_run["matmul_tflops"] * 1e12) if peak_run else None,
             "hardware_utilisation_with_recomputation_vs_989": per_token * n * rate / H100_BF16_FLOPS,
-            "steps": timing["steps"]}
+            "steps": timing["steps"], "profile": timing.get("profile")}
 
 
 def decode(a) -> dict:
@@ -220,6 +223,15 @@ def report(a) -> str:
             lines.append(f"| {m['mode']} | {m['trainable_parameters']:,} | {m['timed_steps']} ({m['warmup_steps']}) | {_fmt(m['median_step_s'])} | "
                          f"{_fmt(m['tokens_per_s'], ',.0f')} | {pct(m['mfu_vs_989'])} | {pct(m['mfu_vs_measured_peak'])} | "
                          f"{pct(m['hardware_utilisation_with_recomputation_vs_989'])} | {_fmt(m['peak_memory_gib'], '.1f')} | {_fmt(m['tokens_per_s_wall'], ',.0f')} |")
+        lines += ["", "Outside the timed steps: " + "; ".join(f"{m['mode']}: start-up {m['startup_s']:.0f} s (imports, torchrun, model construction, "
+                  f"DeepSpeed), between steps {m['between_steps_s']:.1f} s (data, logging), the stage {m['stage_seconds']:.0f} s" for m in modes) + "."]
+        for m in modes:
+            prof = m.get("profile")
+            if not prof: continue
+            parts = ", ".join(f"{k} {v / prof['total_s']:.0%}" for k, v in prof["by_part_s"].items()) if prof["total_s"] else "empty"
+            lines += ["", f"Profile of {m['mode']}, steps {prof['steps']} ({prof['clock']} time {prof['total_s']:.2f} s): {parts}. Ops with the most self time:", "",
+                      "| op | calls | self s | input shapes |", "|---|---:|---:|---|"]
+            lines += [f"| `{o['op'][:60]}` | {o['calls']} | {o['self_s']:.4f} | {o['input_shapes']} |" for o in prof["top"][:12]]
         by = {m["mode"]: m for m in modes}
         if {"attention", "all-linear"} <= set(by) and by["attention"]["peak_memory_gib"] and by["all-linear"]["peak_memory_gib"]:
             a_mem, l_mem = by["attention"]["peak_memory_gib"], by["all-linear"]["peak_memory_gib"]
@@ -271,6 +283,7 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=0, help="train: micro-batch (0: the h100 preset's)")
     ap.add_argument("--warmup", type=int, default=3, help="train: optimizer steps before timing")
     ap.add_argument("--steps", type=int, default=10, help="train: timed optimizer steps")
+    ap.add_argument("--profile", type=int, default=0, help="train: optimizer steps after the timed ones to run under torch.profiler")
     ap.add_argument("--repeats", type=int, default=10, help="peak: timed repeats")
     ap.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64], help="decode: batch sizes")
     ap.add_argument("--prompt", type=int, default=128, help="decode: prompt tokens")

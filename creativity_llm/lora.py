@@ -16,7 +16,7 @@ import torch
 from .core import StageConfig, StageContract, atomic_path, knob, require, stage_dir, write_json
 from .models import converted_gguf_dir, load_model, pick_device, resolve_model
 from .scoring import TRAIN_DC
-from .training import LORA_MODES, REPORTERS, LoraSettings, report_loggers, resolve_repo_path, split_by_source, step_throughput, train_adapter
+from .training import LORA_MODES, REPORTERS, LoraSettings, report_loggers, resolve_repo_path, parse_step_range, split_by_source, step_throughput, train_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
@@ -60,6 +60,7 @@ class LoraStageConfig(StageConfig):
     lora_gradient_checkpointing: bool = knob("recompute each layer's activations in the backward pass instead of keeping them (non-reentrant; on for large models)", LoraSettings.gradient_checkpointing)
     lora_deepspeed: str = knob("DeepSpeed config used on CUDA (empty: none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
     lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated (empty: none)", "attention")
+    lora_profile_steps: str = knob("optimizer steps of each mode to run under torch.profiler, 'first-last' such as '5-6' (empty: none): where the time goes, in the run's profiles/ folder", "")
 
     def check(self):
         modes = [m for m in self.lora_modes.split(",") if m]
@@ -70,6 +71,8 @@ class LoraStageConfig(StageConfig):
         require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
         require(0 <= self.lora_max_drop_fraction < 1, "lora_max_drop_fraction", self.lora_max_drop_fraction, "a number in [0, 1)")
         require(0 <= self.lora_save_fraction <= 1, "lora_save_fraction", self.lora_save_fraction, "a share of an epoch in [0, 1]")
+        try: parse_step_range(self.lora_profile_steps)
+        except ValueError: require(False, "lora_profile_steps", self.lora_profile_steps, "'first-last' optimizer steps such as '5-6', or ''")
         require(self.lora_processes >= 0, "lora_processes", self.lora_processes, "an integer >= 0")
         loggers = report_loggers(self.lora_report_to)
         require(set(loggers) <= set(REPORTERS), "lora_report_to", self.lora_report_to, f"some of {', '.join(REPORTERS)}, comma-separated, or 'none'")
@@ -105,7 +108,8 @@ def train_mode(cfg, run_dir, mode: str, rows: list[dict] | None = None, log=prin
     "Train stage 05's adapter `mode` on `rows` (default `train_dc`) into `05_lora/adapters/<mode>`; return its statistics (its step times go to `.timing/<mode>.json`)."
     out = stage_dir(run_dir, "05")
     return train_adapter(cfg, out, mode, training_rows(run_dir) if rows is None else rows, log, keep_model,
-                         epochs_dir=out / ".epochs" / mode, log_prefix="[05] ", timing_path=out / TIMING / f"{mode}.json")
+                         epochs_dir=out / ".epochs" / mode, log_prefix="[05] ", timing_path=out / TIMING / f"{mode}.json",
+                         profile_steps=parse_step_range(cfg.lora_profile_steps))
 
 # %% ../nbs/05_lora.ipynb #096ff6b1
 MODE_ORDER = ("attention", "all-linear")
@@ -352,6 +356,8 @@ def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
         per_mode[m] = launch_training(cfg, run_dir, m, procs, log) if cuda or procs > 1 or ds_cpu else train_mode(cfg, run_dir, m, rows, log)
         seconds[m] = round(time.perf_counter() - t, 1)  # for the manifest: stage outputs hold no wall time
     timing = {m: json.loads((out / TIMING / f"{m}.json").read_text()) for m in modes if (out / TIMING / f"{m}.json").is_file()}
+    for m, t in timing.items():  # a profile is the run's, not the stage's output: it differs from run to run
+        if t.get("profile"): write_json(Path(run_dir) / "profiles" / f"05_{m}.json", t["profile"])
     _, held = split_by_source(rows, cfg.lora_eval_fraction, cfg.seed)
     instructions = [r["instruction"] for r in (held or rows)[:4]]
     merged = {m: merge_adapter(cfg, out / ADAPTERS / m, out / MERGED / m, instructions, log) for m in cfg.lora_merge.split(",") if m}

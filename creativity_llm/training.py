@@ -20,15 +20,15 @@ from .models import describe_model, load_model, resolve_model, save_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'RUNTIME_LOG_KEYS',
-           'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module', 'lora_targets', 'expected_lora_parameters',
-           'encode_pair', 'collate', 'split_by_source', 'filler', 'synthetic_pairs', 'difficulty_weights',
-           'answer_logits', 'chunked_token_nll', 'per_sample_losses', 'process_rank', 'rationale_difficulty',
-           'EpochSeededLengthSampler', 'pin_one_device', 'WeightedLossTrainer', 'ListDataset', 'SaveEpochAdapters',
-           'HardSampleWeighting', 'report_loggers', 'result_settings', 'checkpoint_steps', 'LoraSettings',
-           'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history', 'resolve_repo_path',
-           'StepClock', 'step_timing', 'step_throughput', 'check_deepspeed_config', 'check_deepspeed',
-           'activation_elements', 'memory_plan', 'format_memory_plan']
+__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'RUNTIME_LOG_KEYS', 'MATMUL_OPS',
+           'ATTENTION_OPS', 'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
+           'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'filler', 'synthetic_pairs',
+           'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses', 'process_rank',
+           'rationale_difficulty', 'EpochSeededLengthSampler', 'pin_one_device', 'WeightedLossTrainer', 'ListDataset',
+           'SaveEpochAdapters', 'HardSampleWeighting', 'report_loggers', 'result_settings', 'checkpoint_steps',
+           'LoraSettings', 'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history',
+           'resolve_repo_path', 'StepClock', 'profile_summary', 'step_timing', 'parse_step_range', 'step_throughput',
+           'check_deepspeed_config', 'check_deepspeed', 'activation_elements', 'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -440,10 +440,10 @@ def _device_for_rank(device: str) -> str:
     return f"cuda:{rank}" if rank is not None and (device == "auto" or device.startswith("cuda")) and torch.cuda.is_available() else device
 
 def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_model: bool = False, *, settings: LoraSettings | None = None,
-                  name: str | None = None, eval_rows: list[dict] | None = None, epochs_dir=None, log_prefix: str = "", timing_path=None) -> dict:
+                  name: str | None = None, eval_rows: list[dict] | None = None, epochs_dir=None, log_prefix: str = "", timing_path=None, profile_steps: tuple[int, int] | None = None) -> dict:
     """Train one LoRA adapter on `rows`; save it under `<out_dir>/adapters/<name>` (with its logs, checkpoints and TensorBoard events
     under `out_dir`); return its statistics (and the model and tokenizer, if `keep_model`). `eval_rows` default to a held-out slice of
-    `rows` by source document; `epochs_dir` keeps the adapter after each epoch; `timing_path` receives the step times (`step_timing`). Stage 05 passes `train_dc`, stage 02 each expert's cell."""
+    `rows` by source document; `epochs_dir` keeps the adapter after each epoch; `timing_path` receives the step times (`step_timing`), with a profile of `profile_steps` (first, last) if given. Stage 05 passes `train_dc`, stage 02 each expert's cell."""
     from peft import get_peft_model
     from transformers.integrations import TensorBoardCallback
     s = settings or LoraSettings.from_run_config(cfg, mode)
@@ -502,7 +502,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
     args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
-    clock = StepClock(on_cuda)
+    clock = StepClock(on_cuda, profile_steps, s.r)
     callbacks = [weighting, clock] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 and "tensorboard" in loggers else [])
     if epochs_dir is not None:  # a resumed run keeps its earlier epochs, a fresh one starts empty
         if resume_from is None and args.process_index == 0: shutil.rmtree(epochs_dir, ignore_errors=True)
@@ -575,9 +575,11 @@ def resolve_repo_path(path) -> Path:
 
 # %% ../nbs/01d_training.ipynb #967f519f
 class StepClock(TrainerCallback):
-    "When each optimizer step begins and ends (CUDA synchronised first), and the peak device memory of the training."
-    def __init__(self, cuda: bool):
+    """When each optimizer step begins and ends (CUDA synchronised first), and the peak device memory of the training; with
+    `profile_steps` (first, last) those steps also run under `torch.profiler` (`profile_summary`, `lora_rank` telling LoRA's matmuls)."""
+    def __init__(self, cuda: bool, profile_steps: tuple[int, int] | None = None, lora_rank: int = 0):
         self.cuda, self.steps, self._begin, self.peak_bytes = cuda, [], None, None
+        self.profile_steps, self.lora_rank, self.profile, self._profiler = profile_steps, lora_rank, None, None
 
     def _now(self) -> float:
         if self.cuda: torch.cuda.synchronize()
@@ -587,15 +589,55 @@ class StepClock(TrainerCallback):
         if self.cuda: torch.cuda.reset_peak_memory_stats()
         self._last_end = self._now()
 
-    def on_step_begin(self, args, state, control, **kw): self._begin = self._now()
+    def on_step_begin(self, args, state, control, **kw):
+        if self.profile_steps and state.global_step + 1 == self.profile_steps[0]:
+            from torch.profiler import ProfilerActivity, profile
+            self._profiler = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.cuda else []), record_shapes=True)
+            self._profiler.__enter__()
+        self._begin = self._now()
 
     def on_step_end(self, args, state, control, **kw):
         end = self._now()
-        self.steps.append({"step": state.global_step, "seconds": end - self._begin, "between": end - self._last_end})
+        self.steps.append({"step": state.global_step, "seconds": end - self._begin, "between": end - self._last_end,
+                           "profiled": self._profiler is not None})
         self._last_end = end
+        if self._profiler is not None and state.global_step >= self.profile_steps[1]: self._stop_profiler()
+
+    def _stop_profiler(self):
+        self._profiler.__exit__(None, None, None)
+        profiled = [s["step"] for s in self.steps if s["profiled"]]
+        self.profile = {"steps": [profiled[0], profiled[-1]] if profiled else [], **profile_summary(self._profiler, self.cuda, self.lora_rank)}
+        self._profiler = None
 
     def on_train_end(self, args, state, control, **kw):
+        if self._profiler is not None: self._stop_profiler()  # training ended inside the profiled range
         if self.cuda: self.peak_bytes = torch.cuda.max_memory_allocated()
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+ATTENTION_OPS = ("aten::scaled_dot_product_attention",)  # the forward; its backward is named per kernel, below
+
+def _is_attention(name: str) -> bool:
+    return name in ATTENTION_OPS or (name.startswith("aten::_scaled_dot_product") and name.endswith("_backward"))
+
+def profile_summary(profiler, cuda: bool, lora_rank: int, top: int = 25) -> dict:
+    """Where a profiled stretch of training spent its time (seconds on the device for CUDA, on the CPU otherwise): the `top` ops by
+    self time with their input shapes, and coarse shares — matmuls of the frozen base, LoRA's matmuls (an input dimension equal to the
+    rank), fused attention (forward and backward), the optimizer step, and the rest (element-wise kernels, norms, communication)."""
+    events = profiler.key_averages(group_by_input_shape=True)
+    own = (lambda e: e.self_device_time_total) if cuda else (lambda e: e.self_cpu_time_total)
+    inclusive = (lambda e: e.device_time_total) if cuda else (lambda e: e.cpu_time_total)
+    total = sum(own(e) for e in events) / 1e6
+    parts = {"base matmuls": 0.0, "lora matmuls": 0.0, "attention": 0.0, "optimizer": 0.0}
+    for e in events:
+        if e.key in MATMUL_OPS:  # leaves: their time is their kernels'
+            dims = {d for shape in (e.input_shapes or [])[:3] for d in (shape or [])}
+            parts["lora matmuls" if lora_rank and lora_rank in dims else "base matmuls"] += inclusive(e) / 1e6
+        elif _is_attention(e.key): parts["attention"] += inclusive(e) / 1e6
+        elif e.key.startswith("Optimizer.step#"): parts["optimizer"] += inclusive(e) / 1e6
+    parts["other"] = max(0.0, total - sum(parts.values()))
+    ranked = sorted(events, key=own, reverse=True)[:top]
+    return {"clock": "device" if cuda else "cpu", "total_s": total, "by_part_s": parts,
+            "top": [{"op": e.key, "calls": e.count, "self_s": own(e) / 1e6, "input_shapes": [list(s) for s in (e.input_shapes or [])][:3]} for e in ranked]}
 
 def step_timing(clock: StepClock, batch_log: list, lengths: list[int], **about) -> dict:
     "The clock's steps with each step's real and padded tokens on this process (`batch_log`: [step, sample indices] per micro-batch)."
@@ -604,14 +646,23 @@ def step_timing(clock: StepClock, batch_log: list, lengths: list[int], **about) 
         tokens[step] = tokens.get(step, 0) + sum(lengths[i] for i in idx)
         padded[step] = padded.get(step, 0) + len(idx) * max(lengths[i] for i in idx)
     steps = [{**s, "tokens": tokens.get(s["step"], 0), "padded_tokens": padded.get(s["step"], 0)} for s in clock.steps]
-    return {**about, "peak_memory_bytes": clock.peak_bytes, "steps": steps}
+    return {**about, "peak_memory_bytes": clock.peak_bytes, "steps": steps, "profile": clock.profile}
+
+def parse_step_range(text: str) -> tuple[int, int] | None:
+    "'5-6' → (5, 6), '5' → (5, 5), '' → None; a ValueError for anything else."
+    if not text.strip(): return None
+    first, _, last = text.strip().partition("-")
+    a, b = int(first), int(last or first)
+    if not 1 <= a <= b: raise ValueError(f"{text!r}: expected first-last optimizer steps, 1 <= first <= last")
+    return a, b
 
 def step_throughput(timing: dict, warmup: int = 1) -> dict:
-    "Tokens per second per process over the steps after `warmup`, the median step time, and the peak memory."
-    timed = timing["steps"][warmup:] or timing["steps"][-1:]
+    "Tokens per second per process over the steps after `warmup` (profiled steps left out), the median step time, and the peak memory."
+    steps = [s for s in timing["steps"] if not s.get("profiled")]
+    timed = steps[warmup:] or steps[-1:]
     seconds = sum(s["seconds"] for s in timed)
     wall = sum(s["between"] for s in timed)
-    return {"timed_steps": len(timed), "warmup_steps": len(timing["steps"]) - len(timed),
+    return {"timed_steps": len(timed), "warmup_steps": len(steps) - len(timed),
             "median_step_s": float(np.median([s["seconds"] for s in timed])) if timed else None,
             "tokens_per_s": sum(s["tokens"] for s in timed) / seconds if seconds else None,
             "padded_tokens_per_s": sum(s["padded_tokens"] for s in timed) / seconds if seconds else None,
