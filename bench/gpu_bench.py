@@ -90,7 +90,7 @@ def train(a) -> dict:
     "One LoRA mode through stage 05's own `run_lora` on synthetic pairs; throughput after warm-up, MFU, peak memory."
     import shutil
     from creativity_llm.lora import run_lora, write_train_dc
-    from creativity_llm.models import load_model
+    from creativity_llm.models import tokenizer_and_config
     from creativity_llm.pipeline import resolve_config
     from creativity_llm.training import step_throughput, synthetic_pairs
     _device(a.cpu_tiny)  # refuses a machine without CUDA unless --cpu-tiny
@@ -101,7 +101,7 @@ def train(a) -> dict:
     if a.cpu_tiny: overrides.update(device="cpu", dtype="float32", lora_deepspeed_on_cpu=True, lora_processes=1)
     else: overrides.update(device="cuda", dtype="bfloat16")
     cfg = resolve_config("h100", overrides=[f"{k}={v}" for k, v in overrides.items()])
-    _, tok = load_model(cfg.model, device="meta", dtype="bfloat16")  # the tokenizer only: the weights are drawn in the workers
+    tok, _ = tokenizer_and_config(cfg.model)  # the tokenizer only: the weights are drawn in the workers
     steps = a.warmup + a.steps + a.profile
     pairs = synthetic_pairs(tok, steps * cfg.lora_batch_size * cfg.lora_grad_accum, max_len=a.seq, answer_tokens=a.seq // 4)
     run_dir = Path(a.out) / f"train_{a.mode}_run"

@@ -502,7 +502,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
     args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
     weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
-    clock = StepClock(on_cuda, profile_steps, s.r)
+    clock = StepClock(on_cuda, profile_steps if args.process_index == 0 else None, s.r)  # rank 0 writes the timing, so only it profiles
     callbacks = [weighting, clock] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 and "tensorboard" in loggers else [])
     if epochs_dir is not None:  # a resumed run keeps its earlier epochs, a fresh one starts empty
         if resume_from is None and args.process_index == 0: shutil.rmtree(epochs_dir, ignore_errors=True)

@@ -107,7 +107,7 @@ def test_random_model_spec_trains_through_stage_05(tmp_path):
     from creativity_llm.training import synthetic_pairs
     spec = write_random_model(tmp_path / "tiny", micro_config(vocab_size=64, hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1))
     assert describe_model(spec)["sha256"] == describe_model(f"random:{tmp_path / 'tiny' / 'config.json'}")["sha256"]
-    _, tok = load_model(spec, device="meta")
+    tok, _ = models.tokenizer_and_config(spec)
     cfg = RunConfig(model=spec, device="cpu", lora_max_len=96, lora_batch_size=2, lora_epochs=1, lora_eval_fraction=0.0, lora_hard_weighting=False,
                     lora_report_to="none")
     stats = train_mode(cfg, tmp_path / "run", "attention", synthetic_pairs(tok, 6, max_len=96, answer_tokens=32), log=lambda *a: None)
