@@ -11,7 +11,7 @@
 with DeepSpeed's CPU accelerator): the GPU run is then the second run of a script that already works, not its first.
 """
 from __future__ import annotations
-import argparse, datetime as dt, json, os, platform, statistics, sys, time
+import argparse, datetime as dt, json, os, platform, re, statistics, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,8 +248,9 @@ def report(a) -> str:
         text = smoke.read_text().splitlines()
         done = [l.strip() for l in text if "] done in " in l or "] skipped" in l]
         running = [l.strip() for l in text if "] running" in l]
-        failed = [l for l in text if l.startswith(("stage ", "creativity-llm: error", "  executed notebook"))]
         rc = {name: code for name, code, *_ in steps}.get("smoke")
+        runner = re.compile(r"^(stage \S+ (failed in|could not run|is waiting)|creativity-llm: error|  executed notebook)")  # pipeline.run_stage's words
+        failed = [l for l in text if runner.match(l)] if rc != "0" else []
         lines += ["", "## Smoke pipeline", "", f"{len(done)} stages done" + (": " + "; ".join(done) if done else "") + "."]
         if failed: lines += ["", "First failure, as the runner reported it:", "", "```", *failed[:4], "```"]
         elif rc not in (None, "0"):
