@@ -93,7 +93,8 @@ def train(a) -> dict:
     from creativity_llm.models import tokenizer_and_config
     from creativity_llm.pipeline import resolve_config
     from creativity_llm.training import step_throughput, synthetic_pairs
-    _device(a.cpu_tiny)  # refuses a machine without CUDA unless --cpu-tiny
+    import torch
+    processes = 1 if _device(a.cpu_tiny).type == "cpu" else torch.cuda.device_count()  # stage 05 starts one per GPU
     overrides = dict(model=a.model, seed=0, lora_modes=a.mode, lora_merge="", lora_max_len=a.seq, lora_epochs=1, lora_eval_fraction=0.0,
                      lora_hard_weighting=False, lora_save_fraction=0.0, lora_save_steps=10**6, lora_report_to="none", lora_resume=False)
     if a.batch_size: overrides["lora_batch_size"] = a.batch_size
@@ -103,7 +104,7 @@ def train(a) -> dict:
     cfg = resolve_config("h100", overrides=[f"{k}={v}" for k, v in overrides.items()])
     tok, _ = tokenizer_and_config(cfg.model)  # the tokenizer only: the weights are drawn in the workers
     steps = a.warmup + a.steps + a.profile
-    pairs = synthetic_pairs(tok, steps * cfg.lora_batch_size * cfg.lora_grad_accum, max_len=a.seq, answer_tokens=a.seq // 4)
+    pairs = synthetic_pairs(tok, steps * cfg.lora_batch_size * cfg.lora_grad_accum * processes, max_len=a.seq, answer_tokens=a.seq // 4)
     run_dir = Path(a.out) / f"train_{a.mode}_run"
     shutil.rmtree(run_dir, ignore_errors=True)
     write_train_dc(run_dir, pairs)
