@@ -379,6 +379,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     cfg = SimpleNamespace(**json.loads(Path(a.config).read_text()))  # the parent's configuration, already checked: read by attribute only
     train_mode(cfg, a.run_dir, a.mode)
+    gc.collect()  # the Trainer's DDP wrapper (a reference cycle) holds the process group: free it now, not in the interpreter's teardown
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():  # leave the group together: a rank exiting with its threads alive aborts
         dist.barrier(); dist.destroy_process_group()
