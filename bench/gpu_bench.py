@@ -11,27 +11,17 @@
 with DeepSpeed's CPU accelerator): the GPU run is then the second run of a script that already works, not its first.
 """
 from __future__ import annotations
-import argparse, datetime as dt, json, os, platform, re, statistics, sys, time
+import argparse, datetime as dt, json, platform, re, statistics, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the device machine runs the working tree, not an installed package
-
-H100_BF16_FLOPS = 989e12  # dense bf16, datasheet; the H200's is the same
+from creativity_llm.core import package_versions, write_json  # noqa: E402 (after the path above)
+from creativity_llm.plan import H100_BF16_FLOPS  # noqa: E402
 MFU_GOAL = 0.40
 TRAIN_CONFIG, DECODE_CONFIG = ROOT / "configs/model_configs/llama-3.1-8b.json", ROOT / "configs/model_configs/llama-3.2-1b.json"
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
             vocab_size=512, max_position_embeddings=2048, rope_scaling=None, tie_word_embeddings=False)
-
-
-def _write(out: Path, name: str, data: dict) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    print(json.dumps(data, indent=2))
-    return path
 
 
 def _read(out: Path, name: str) -> dict | None:
@@ -71,16 +61,16 @@ def peak(a) -> dict:
     dev = _device(a.cpu_tiny)
     n, dtype, copy_bytes = (512, torch.float32, 64 << 20) if a.cpu_tiny else (8192, torch.bfloat16, 4 << 30)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    def seconds_each(work, warmup: int) -> float:
+        for _ in range(warmup): work()
+        sync(); t = time.perf_counter()
+        for _ in range(a.repeats): work()
+        sync(); return (time.perf_counter() - t) / a.repeats
     x, y = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
-    for _ in range(3): x @ y
-    sync(); t = time.perf_counter()
-    for _ in range(a.repeats): x @ y
-    sync(); mm_s = (time.perf_counter() - t) / a.repeats
-    del x, y
+    mm_s = seconds_each(lambda: x @ y, warmup=3)
+    x = y = None  # the matrices freed before the copy buffers are taken
     src = torch.empty(copy_bytes, dtype=torch.uint8, device=dev); dst = torch.empty_like(src)
-    dst.copy_(src); sync(); t = time.perf_counter()
-    for _ in range(a.repeats): dst.copy_(src)
-    sync(); copy_s = (time.perf_counter() - t) / a.repeats
+    copy_s = seconds_each(lambda: dst.copy_(src), warmup=1)
     return {"device": torch.cuda.get_device_name() if dev.type == "cuda" else platform.processor() or "cpu", "matmul_n": n,
             "dtype": str(dtype).replace("torch.", ""), "matmul_tflops": 2 * n**3 / mm_s / 1e12, "repeats": a.repeats,
             "copy_bytes": copy_bytes, "copy_gb_per_s": 2 * copy_bytes / copy_s / 1e9}  # read and written
@@ -171,8 +161,8 @@ def decode(a) -> dict:
 
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
-    out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "peft", "accelerate", "deepspeed", "papermill"):
+    out = package_versions()  # what the manifest records, and the two that matter here besides
+    for name in ("accelerate", "deepspeed"):
         try: out[name] = version(name)
         except PackageNotFoundError: out[name] = None
     try:
@@ -293,7 +283,9 @@ def main(argv=None):
     ap.add_argument("--command", default="bash bench/gpu.sh", help="report: the command that produced the results")
     a = ap.parse_args(argv)
     result = {"models": models, "peak": peak, "train": train, "decode": decode, "report": report, "versions": lambda a: _versions()}[a.step](a)
-    if a.step != "report": _write(Path(a.out), f"train_{a.mode}" if a.step == "train" else a.step, result)
+    if a.step != "report":
+        write_json(Path(a.out) / f"{f'train_{a.mode}' if a.step == 'train' else a.step}.json", result)
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def synthetic_pairs(tok, n: int, max_len: int = 1024, answer_tokens: int = 256) 
     row["response"] = row["answer_first"]
     size = lambda k: len(encode_pair({**row, "instruction": filler(tok, k)}, tok, "answer_first", 10**9)["input_ids"])
     k = max(1, max_len - size(1))
-    while k > 1 and size(k) > max_len: k -= max(1, size(k) - max_len)  # a few tokens can merge differently at the join
+    while k > 1 and (over := size(k) - max_len) > 0: k = max(1, k - over)  # a few tokens can merge differently at the join
     while size(k + 1) <= max_len: k += 1
     if size(k) > max_len: raise ValueError(f"max_len={max_len}: too short for an answer of {answer_tokens} tokens in this chat template")
     instruction = filler(tok, k)
