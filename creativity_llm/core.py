@@ -4,9 +4,9 @@
 
 # %% ../nbs/00_core.ipynb #695b98f9
 from __future__ import annotations
-import fcntl, hashlib, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time, typing, uuid
+import contextvars, fcntl, hashlib, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time, typing, uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import import_module, metadata, util
 from pathlib import Path
 from typing import Callable
@@ -14,12 +14,14 @@ from typing import Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'COARSE_WINDOW_NS', 'INFERENCE_DTYPES', 'STAGES', 'STAGE_BY_ID', 'atomic_path',
+__all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'COARSE_WINDOW_NS', 'INFERENCE_DTYPES', 'LOCAL_MODEL_KEYS', 'SAMPLING_KEYS',
+           'TEACHER_KEYS', 'ENGINE_KEYS', 'MODEL_ROLES', 'STAGES', 'STAGE_BY_ID', 'STAGE_BY_SLUG', 'atomic_path',
            'atomic_write', 'write_json', 'write_jsonl', 'cache_root', 'hash_cache_dir', 'file_sha256',
            'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require',
-           'StageConfig', 'RunSettings', 'configs_dir', 'available_presets', 'StageIncomplete', 'StageWaiting',
-           'StageContract', 'Stage', 'stage_dir', 'package_versions', 'git_describe', 'Manifest', 'record_metrics',
-           'stage_is_current', 'run_lock']
+           'StageConfig', 'RunSettings', 'derived_settings', 'configs_dir', 'available_presets', 'StageIncomplete',
+           'StageWaiting', 'UndeclaredRead', 'OfferedModel', 'StageContract', 'DeclaredConfig', 'reading_as', 'Stage',
+           'registry', 'offered_models', 'planned_models', 'stage_dir', 'package_versions', 'git_describe', 'Manifest',
+           'record_metrics', 'stage_is_current', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -237,6 +239,12 @@ class RunSettings(StageConfig):
     @property
     def run_name(self) -> str: return self.run_id or self.preset
 
+# groups of run-wide keys, as stages list them in their contracts' `uses`
+LOCAL_MODEL_KEYS = ("seed", "model", "model_cache", "device", "dtype", "trust_remote_code")  # the base model, loaded in the stage's process
+SAMPLING_KEYS = ("gen_batch_size", "temperature", "top_p")  # how the stage's generations sample
+TEACHER_KEYS = ("teacher_model", "teacher_dtype", "teacher_url", "teacher_api_key_env", "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency", "batch_dir")
+ENGINE_KEYS = ("engine_url", "engine_model", "engine_api_key_env", "engine_concurrency", "engine_max_retries", "engine_timeout_s")
+
 
 # %% ../nbs/00_core.ipynb #4e94291e
 def _type_name(tp) -> str:
@@ -266,6 +274,34 @@ def _require(ok: bool, key: str, value, what: str):
     if not ok: raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
 
 
+# %% ../nbs/00_core.ipynb #2c63812f
+def derived_settings(source: type, prefix: str, rename: dict | None = None, skip=()):
+    "Class decorator, applied before `@dataclass`: add to the settings class the fields of stage class `source` named `prefix + x` (see above)."
+    rename = rename or {}
+    hints = typing.get_type_hints(source)
+    def wrap(cls):
+        own, mapping = dict(cls.__dict__.get("__annotations__", {})), {}
+        for f in fields(source):
+            if not f.name.startswith(prefix) or f.name in skip: continue
+            name = rename.get(f.name, f.name[len(prefix):])
+            if name in own: raise TypeError(f"{cls.__name__}.{name} is derived from {source.__name__}.{f.name}: declare it there only")
+            mapping[name], own[name] = f.name, hints[f.name]
+            setattr(cls, name, field(default=f.default, metadata=dict(f.metadata)))
+        cls.__annotations__ = own
+        cls.settings_keys = mapping  # field -> config key (not annotated: no dataclass field)
+        user_post_init = cls.__dict__.get("__post_init__")
+        def __post_init__(self):
+            for name, key in mapping.items(): object.__setattr__(self, name, _checked(key, getattr(self, name), hints[key]))
+            if user_post_init: user_post_init(self)
+            source(**{key: getattr(self, name) for name, key in mapping.items()})  # the owner's checks, each naming its config key
+        cls.__post_init__ = __post_init__
+        def from_run_config(c, cfg, **given):
+            "The settings a configuration asks for (any object with the knobs: a stage's declared view), except those `given`."
+            return c(**given, **{name: getattr(cfg, key) for name, key in mapping.items() if name not in given})
+        if "from_run_config" not in cls.__dict__: cls.from_run_config = classmethod(from_run_config)
+        return cls
+    return wrap
+
 # %% ../nbs/00_core.ipynb #ba355f63
 def configs_dir() -> Path:
     "Directory holding the preset YAML files."
@@ -286,6 +322,19 @@ class StageIncomplete(RuntimeError):
 class StageWaiting(RuntimeError):
     "A stage stopped to wait for something outside it (a batch of requests to be answered offline); the same command resumes it once that is there."
 
+class UndeclaredRead(ConfigError):
+    "A stage read a configuration key or another stage's folder that it does not declare."
+
+class OfferedModel(typing.NamedTuple):
+    "A model a stage offers stage 07 to evaluate: an adapter folder on the run's base, and the role it is evaluated in (`MODEL_ROLES`)."
+    path: Path
+    role: str  # 'tuned', 'per-epoch' or 'retention-only'
+    of: str = ""  # per-epoch: the tuned model it is an earlier epoch of
+    epoch: int = 0  # per-epoch: the epoch it was saved after
+
+MODEL_ROLES = {"tuned": "answers, judged, retention and KL", "per-epoch": "answers and judged, for the score per epoch",
+               "retention-only": "retention and KL only"}
+
 @dataclass(frozen=True)
 class StageContract:
     "What a stage module declares about its stage, as its module-level `CONTRACT`."
@@ -293,14 +342,55 @@ class StageContract:
     outputs: tuple[str, ...]  # the files and folders it writes in its folder, as the module's named constants
     run: Callable  # run(cfg, run_dir, log=print) -> result: the whole stage, including its rule for being complete
     metrics: Callable  # metrics(result) -> dict: what the manifest records of a result
+    uses: tuple[str, ...] = ()  # configuration keys it reads beyond its own class's: shared ones (RunSettings) and other stages'
+    models: Callable | None = None  # models(run_dir) -> {name: OfferedModel}: what it offers stage 07, found in its folder
+    planned_models: Callable | None = None  # planned_models(cfg) -> int: how many models it will offer stage 07 (the preflight's count)
+    plan: Callable | None = None  # plan(cfg, counts) -> {prompts, prompt_tokens, generated_tokens, trained_tokens}: its share of the preflight
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        "Every configuration key the stage declares: its class's fields, then `uses`."
+        return tuple(dict.fromkeys([*(f.name for f in fields(self.config)), *self.uses]))
+
+class DeclaredConfig:
+    """The configuration as one stage's code sees it: the keys the stage declares, read by attribute. Reading any other key raises
+    `UndeclaredRead` naming the stage and the key: never a default standing in for a value the run was started with."""
+    def __init__(self, stage: str, values: dict):
+        self.__dict__.update(values)
+        self.__dict__["_stage"], self.__dict__["_values"] = stage, dict(values)
+
+    def __getattr__(self, name):
+        if name.startswith("_"): raise AttributeError(name)  # copy, pickle and the like probe for dunders
+        raise UndeclaredRead(f"stage {self._stage} reads config key '{name}', which it does not declare (its configuration class or its CONTRACT's uses)")
+
+    def __setattr__(self, name, value): raise AttributeError(f"the configuration of stage {self._stage} is read-only")
+    def __reduce__(self): return DeclaredConfig, (self._stage, self._values)
+    def __eq__(self, other): return isinstance(other, DeclaredConfig) and (self._stage, self._values) == (other._stage, other._values)
+    def __repr__(self): return f"DeclaredConfig[{self._stage}](" + ", ".join(f"{k}={v!r}" for k, v in self._values.items()) + ")"
+    def to_dict(self) -> dict: return dict(self._values)
+    def field_names(self) -> list[str]: return list(self._values)
+
+_READER: contextvars.ContextVar = contextvars.ContextVar("creativity_llm_reader", default=None)  # the stage whose code runs now
+
+@contextmanager
+def reading_as(stage: "Stage"):
+    "Within the block, `stage_dir` hands out only the folders `stage` declares (its own and its `reads`)."
+    token = _READER.set(stage)
+    try: yield stage
+    finally: _READER.reset(token)
 
 @dataclass(frozen=True)
 class Stage:
-    "A pipeline stage: its number, name (`nbs/<id>_<name>.ipynb`), the stages whose outputs it reads, and the module that declares its contract."
+    """A pipeline stage: its number, name (`nbs/<id>_<name>.ipynb`), the stages whose outputs it reads, and the module that declares its
+    contract. `offers_models`: it offers models to stage 07 (its contract's `models`); `evaluates`: it evaluates them (the registry adds
+    every earlier stage that offers models to its `reads`). `notebook`: a stage of another package names its notebook's path."""
     id: str
     name: str
     reads: tuple[str, ...] = ()
     module: str = ""
+    offers_models: bool = False
+    evaluates: bool = False
+    notebook: str = ""
 
     @property
     def slug(self) -> str: return f"{self.id}_{self.name}"
@@ -314,30 +404,79 @@ class Stage:
             raise TypeError(f"{self.module} declares no StageContract named CONTRACT for stage {self.slug}")
         return contract
 
+    @property
+    def keys(self) -> tuple[str, ...]: return self.contract.keys
+
+    def view(self, cfg) -> DeclaredConfig:
+        "The declared keys of this stage, taken from `cfg` (the composed `RunConfig`, or a view that has them)."
+        if isinstance(cfg, DeclaredConfig) and cfg._stage == self.slug: return cfg
+        return DeclaredConfig(self.slug, {k: getattr(cfg, k) for k in self.keys})
+
     def run_and_record(self, cfg, run_dir, **kw):
-        "Run the stage on `cfg` and record its metrics in the manifest: what its notebook's run cell does."
-        contract = self.contract
-        try: result = contract.run(cfg, run_dir, **kw)
-        except StageIncomplete as e:
-            record_metrics(run_dir, self.id, **contract.metrics(e.result))
-            raise
+        "Run the stage on its view of `cfg` and record its metrics in the manifest: what its notebook's run cell does."
+        contract, cfg = self.contract, self.view(cfg)
+        with reading_as(self):
+            try: result = contract.run(cfg, run_dir, **kw)
+            except StageIncomplete as e:
+                record_metrics(run_dir, self.id, **contract.metrics(e.result))
+                raise
         record_metrics(run_dir, self.id, **contract.metrics(result))
         return result
 
-STAGES = [
+def registry(stages) -> list[Stage]:
+    "The stages in id order, checked (ids unique; a stage reads only earlier stages), each evaluating stage reading every earlier one that offers models."
+    ordered = sorted(stages, key=lambda s: s.id)
+    ids = [s.id for s in ordered]
+    if len(set(ids)) != len(ids): raise ValueError(f"stage ids registered twice: {sorted({i for i in ids if ids.count(i) > 1})}")
+    out = []
+    for s in ordered:
+        if not re.fullmatch(r"\d\d[a-z]?", s.id): raise ValueError(f"stage id {s.id!r}: two digits, and a letter for an inserted stage (05a)")
+        if s.evaluates: s = replace(s, reads=tuple(sorted({*s.reads, *(o.id for o in ordered if o.offers_models and o.id < s.id)})))
+        if bad := [r for r in s.reads if r not in ids or r >= s.id]: raise ValueError(f"stage {s.slug} reads {bad}: only earlier registered stages")
+        out.append(s)
+    return out
+
+def _plugin_stages() -> list[Stage]:
+    "Stages that other installed packages register: entry points of the group `creativity_llm.stages`, each a dict of `Stage`'s fields."
+    return [Stage(**(d := ep.load()) | {"reads": tuple(d.get("reads", ()))}) for ep in metadata.entry_points(group="creativity_llm.stages")]
+
+STAGES = registry([
     Stage("00", "core", (), "creativity_llm.generate"),
     Stage("01", "synthesis", ("00",), "creativity_llm.synthesis"),
     Stage("02", "experts", ("00", "01"), "creativity_llm.experts"),
     Stage("03", "qubo", ("00", "01", "02"), "creativity_llm.qubo"),
     Stage("04", "scoring", ("01", "03"), "creativity_llm.scoring"),
-    Stage("05", "lora", ("00", "04"), "creativity_llm.lora"),
-    Stage("06", "graft", ("00", "01", "02", "04", "05"), "creativity_llm.graft"),
-    Stage("07", "eval", ("00", "01", "05", "06"), "creativity_llm.evaluation"),
-]
+    Stage("05", "lora", ("00", "04"), "creativity_llm.lora", offers_models=True),
+    Stage("06", "graft", ("00", "01", "02", "04", "05"), "creativity_llm.graft", offers_models=True),
+    Stage("07", "eval", ("00", "01", "03"), "creativity_llm.evaluation", evaluates=True),
+    *_plugin_stages(),
+])
 STAGE_BY_ID = {s.id: s for s in STAGES}
+STAGE_BY_SLUG = {s.slug: s for s in STAGES}
+
+def offered_models(run_dir, reader: Stage) -> dict[str, OfferedModel]:
+    "Every model the stages `reader` reads offer it (their contracts' `models`), in stage order; a name offered twice is an error."
+    out: dict[str, OfferedModel] = {}
+    for s in STAGES:
+        if not (s.offers_models and s.id in reader.reads): continue
+        for name, m in s.contract.models(run_dir).items():
+            if name in out: raise ValueError(f"model '{name}' is offered by stage {s.slug} and an earlier stage")
+            out[name] = OfferedModel(*m)
+    return out
+
+def planned_models(cfg, reader: Stage) -> dict[str, int]:
+    "How many models of each role the stages `reader` reads will offer it, from the configuration (the preflight's count)."
+    out = dict.fromkeys(MODEL_ROLES, 0)
+    for s in STAGES:
+        if s.offers_models and s.id in reader.reads and s.contract.planned_models:
+            for role, n in s.contract.planned_models(s.view(cfg)).items(): out[role] += n
+    return out
 
 def stage_dir(run_dir, stage_id: str) -> Path:
-    "The folder of stage `stage_id` inside `run_dir`."
+    "The folder of stage `stage_id` inside `run_dir`; inside a stage's run, only a folder that stage declares (its own or one it reads)."
+    reader = _READER.get()
+    if reader is not None and stage_id != reader.id and stage_id not in reader.reads:
+        raise UndeclaredRead(f"stage {reader.slug} reads the folder of stage {STAGE_BY_ID[stage_id].slug}, which its reads ({', '.join(reader.reads) or 'none'}) do not list")
     return STAGE_BY_ID[stage_id].dir(run_dir)
 
 

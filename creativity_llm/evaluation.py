@@ -11,25 +11,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .core import (INFERENCE_DTYPES, ConfigError, Manifest, StageConfig, StageContract, atomic_path, finite, knob, require, stage_dir,
-                                 tree_sha256, write_json)
+from .core import (ENGINE_KEYS, INFERENCE_DTYPES, LOCAL_MODEL_KEYS, SAMPLING_KEYS, STAGE_BY_ID, ConfigError, Manifest, StageConfig, StageContract,
+                                 atomic_path, finite, knob, offered_models, require, stage_dir, tree_sha256, write_json)
 from .generate import MODEL_INFO, AnswerCache, OpenAIGenerator, TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
 from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
-from .lora import mode_key, tuned_adapters
+from .lora import epoch_name, mode_key, tuned_adapters
+from .lora import offered_models as lora_offered_models  # the lesson cells' example
 from .models import ModelSet, load_model
 from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path,
                                             paired_comparison, retention_items, shared_data_dir)
-from .scorer import DIMENSIONS, PatentQualityScorer, scorer_config
+from .scorer import DIMENSIONS, SCORER_KEYS, PatentQualityScorer, scorer_config
 from .scoring import pairs_to_score, read_pairs, reference_for
 from .synthesis import EVAL_HELDOUT, SYSTEM
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'grafted_adapters', 'epoch_adapters',
-           'retention', 'retention_rows', 'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores',
-           'per_category', 'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample',
-           'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_name', 'epoch_series',
-           'write_report', 'run_eval', 'EvalConfig', 'eval_metrics']
+__all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'retention', 'retention_rows',
+           'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores', 'per_category',
+           'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
+           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report', 'run_eval',
+           'EvalConfig', 'eval_metrics', 'plan_eval']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
@@ -44,23 +45,6 @@ def check_retention_sets(en: str, ja: str) -> dict[str, int]:
         try: counts[lang] = len(load_mc(mc_path(spec, lang)))
         except (MCFormatError, OSError, ValueError) as e: raise ConfigError.of_key(f"eval_mc_{lang}", e) from None
     return counts
-
-# %% ../nbs/07_eval.ipynb #dc402267
-def grafted_adapters(run_dir) -> dict[str, Path]:
-    "{'<mode>-skillpack': adapter folder} of stage 06: stage 05's adapter after compression into a SkillPack (scored for retention only)."
-    root = stage_dir(run_dir, "06") / "pack_adapters"
-    found = {f"{p.name}-skillpack": p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
-    return dict(sorted(found.items(), key=lambda kv: mode_key(kv[0].removesuffix("-skillpack"))))
-
-def epoch_adapters(run_dir) -> dict[str, dict[int, Path]]:
-    "{mode: {epoch: adapter folder}} saved by stage 05 at the end of every epoch."
-    root = stage_dir(run_dir, "05") / "epochs"
-    out = {}
-    for mode_dir in sorted(root.glob("*")) if root.is_dir() else []:
-        eps = {int(p.name.split("-")[1]): p for p in mode_dir.glob("epoch-*") if (p / "adapter_config.json").is_file()}
-        if eps: out[mode_dir.name] = dict(sorted(eps.items()))
-    return dict(sorted(out.items(), key=lambda kv: mode_key(kv[0])))
-
 
 # %% ../nbs/07_eval.ipynb #86bdbed4
 def retention(models: ModelSet, names: list[str], items: list[MCItem], lang: str, batch_size: int = 16, progress: bool = False) -> dict:
@@ -288,10 +272,6 @@ def plot_per_epoch(series: list[dict], path=None):
     return fig
 
 # %% ../nbs/07_eval.ipynb #a9b96fc9
-def epoch_name(mode: str, epoch: int, last: int) -> str:
-    "The model name of `mode` after `epoch` (0 = the base; the last epoch = the final adapter)."
-    return "base" if epoch == 0 else mode if epoch == last else f"{mode}@epoch-{epoch}"
-
 def epoch_series(judged: list[dict], creative: list[dict], epochs: dict[str, dict[int, Path]], seed: int = 0) -> list[dict]:
     "Rows {mode, epoch, model, judge (mean, lo, hi), creativity (mean, lo, hi)}."
     rows = []
@@ -376,17 +356,21 @@ def _write_parquet(path: Path, rows: list[dict]):
     with atomic_path(path) as tmp: pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]), tmp)
 
 def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict:
-    "Stage 07: evaluate the base and every model stage 05 produced; write tables, figures and `report.md`; return the summary."
+    "Stage 07: evaluate the base and every model the stages it reads offer it (`core.offered_models`); write tables, figures and `report.md`; return the summary."
     import pyarrow.parquet as pq
     t0, times = time.perf_counter(), {}
     out = stage_dir(run_dir, "07"); out.mkdir(parents=True, exist_ok=True)
     tick = lambda key, t: times.__setitem__(key, round(time.perf_counter() - t, 1))
     base, tok = load_model(cfg.model, device=cfg.device, dtype=cfg.eval_dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
-    finals = tuned_adapters(run_dir)
-    epochs = {m: e for m, e in epoch_adapters(run_dir).items() if m in finals}
-    extra = {epoch_name(m, k, max(e)): p for m, e in epochs.items() for k, p in e.items() if k != max(e)}
-    grafted = grafted_adapters(run_dir)
-    models = ModelSet(base, tok, {**finals, **extra, **grafted})
+    offered = offered_models(run_dir, STAGE_BY_ID["07"])  # {name: (path, role, of, epoch)}, from every stage that offers models
+    finals = {n: m.path for n, m in offered.items() if m.role == "tuned"}
+    extra = {n: m.path for n, m in offered.items() if m.role == "per-epoch"}
+    grafted = {n: m.path for n, m in offered.items() if m.role == "retention-only"}
+    epochs: dict[str, dict[int, Path]] = {}  # {tuned model: {epoch: adapter}}, the final one at its last epoch
+    for n, m in offered.items():
+        if m.role in ("tuned", "per-epoch") and m.epoch: epochs.setdefault(m.of or n, {})[m.epoch] = m.path
+    epochs = {n: dict(sorted(e.items())) for n, e in epochs.items()}
+    models = ModelSet(base, tok, {n: m.path for n, m in offered.items()})
     names = ["base", *finals]
     kept = names + list(grafted)  # retention and KL also for stage 06's SkillPacks: does compression change what is kept?
     log(f"[07] models: {', '.join(names)}" + (f"; per-epoch adapters: {', '.join(extra)}" if extra else "") + (f"; SkillPacks (retention only): {', '.join(grafted)}" if grafted else ""))
@@ -482,5 +466,17 @@ def eval_metrics(result: dict) -> dict:
             "retention": {f"{r['lang']}/{r['model']}": [round(r["acc"], 3), round(r["acc_norm"], 3)] for r in result["retention"]},
             "kl": {f"{lang}/{m}": round(v["kl"], 5) for lang, per in result["kl"].items() for m, v in per.items() if m != "base"}}
 
+def plan_eval(cfg, counts: dict) -> dict:
+    """Stage 07's share of the preflight: the base and every model that answers (`tuned` and `per-epoch` ones the registry's stages
+    plan to offer) answer the held-out and MT-Bench prompts, each answer judged; multiple-choice items scored per language."""
+    models = 1 + counts["models"]["tuned"] + counts["models"]["per-epoch"]
+    held, mean = counts["heldout_bound"], counts["lengths"]["creativity"].get("mean", 0.0)
+    langs = sum(bool(s) for s in (cfg.eval_mc_en, cfg.eval_mc_ja))
+    return {"prompts": (held + cfg.eval_mt_bench) * models * 2 + cfg.judge_injection_cases,
+            "prompt_tokens": held * models * (2 * mean + cfg.eval_max_new_tokens) + cfg.eval_mc_items * langs * (models + 1) * 4 * 100,
+            "generated_tokens": (held + cfg.eval_mt_bench) * models * (cfg.eval_max_new_tokens + cfg.judge_max_new_tokens), "trained_tokens": 0}
+
 CONTRACT = StageContract(config=EvalConfig, outputs=(REPORT, SUMMARY, "retention.parquet", "answers.parquet", "judgements.parquet", "retention.png", "per_category.png", "per_epoch.png"),
-                         run=run_eval, metrics=eval_metrics)
+                         run=run_eval, metrics=eval_metrics, plan=plan_eval,
+                         uses=(*LOCAL_MODEL_KEYS, *SAMPLING_KEYS, "batch_dir", *ENGINE_KEYS, "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency",
+                               *SCORER_KEYS, "score_reference"))

@@ -15,22 +15,23 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, StageConfig, StageContract, StageIncomplete, atomic_path, file_sha256, json_sha256, knob, one_of,
+from .core import (ENGINE_KEYS, LOCAL_MODEL_KEYS, SAMPLING_KEYS, ConfigError, StageConfig, StageContract, StageIncomplete, atomic_path, file_sha256, json_sha256, knob, one_of,
                                  require, stage_dir, write_json, write_jsonl)
 from .generate import TransformersGenerator, engine_generator
 from .models import describe_model
-from .scorer import PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
+from .scorer import SCORER_KEYS, PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .synthesis import EVAL_HELDOUT, SEED_PAIRS, SYSTEM
 from .taxonomy import CATEGORIES
 from .training import LORA_MODES, LoraSettings, result_settings, train_adapter, training_code_sha256
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'CONTRACT', 'choose_cells', 'expert_cells', 'split_cell',
-           'parse_index', 'probe_prompts', 'answer_embeddings', 'profile_expert', 'behaviour_similarity',
-           'plot_similarity', 'expert_settings', 'with_system', 'bank_dir', 'expert_lock', 'expert_fingerprint',
-           'load_profile', 'train_expert', 'plan_experts', 'experts_at_once', 'train_in_processes', 'build_experts',
-           'assemble_experts', 'ExpertsConfig', 'experts_metrics']
+__all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'EXPERT_FIXED', 'EXPERT_LORA_KEYS', 'CONTRACT',
+           'choose_cells', 'expert_cells', 'split_cell', 'parse_index', 'probe_prompts', 'answer_embeddings',
+           'profile_expert', 'behaviour_similarity', 'plot_similarity', 'expert_settings', 'with_system', 'bank_dir',
+           'expert_lock', 'expert_fingerprint', 'load_profile', 'train_expert', 'plan_experts', 'experts_at_once',
+           'train_in_processes', 'build_experts', 'assemble_experts', 'ExpertsConfig', 'experts_metrics',
+           'plan_experts_tokens']
 
 # %% ../nbs/02_experts.ipynb #e50dda71
 EXPERTS_TABLE = "experts.parquet"  # one row per expert: cell, losses, quality, behaviour embedding, adapter folder
@@ -164,8 +165,10 @@ def expert_settings(cfg: RunConfig) -> LoraSettings:
     list the expert will be asked for when profiled and in the team) rather than stage 05's answer-first rendering; no DeepSpeed (one
     small adapter per process), no hard-sample weighting (a cell of a few pairs has no tail of hard samples to up-weight), and a pair
     too long to fit even with its source shortened is dropped, not fatal (in a cell of a few dozen pairs one is already over 1 %)."""
-    return replace(LoraSettings.from_run_config(cfg, cfg.expert_mode), epochs=cfg.expert_epochs, lr=cfg.expert_lr, deepspeed="", eval_fraction=0.0,
-                   hard_weighting=False, fmt="response", max_drop_fraction=1.0)
+    return LoraSettings.from_run_config(cfg, mode=cfg.expert_mode, epochs=cfg.expert_epochs, lr=cfg.expert_lr, **EXPERT_FIXED)
+
+EXPERT_FIXED = dict(deepspeed="", deepspeed_on_cpu=False, eval_fraction=0.0, hard_weighting=False, fmt="response", max_drop_fraction=1.0)
+EXPERT_LORA_KEYS = tuple(k for n, k in LoraSettings.settings_keys.items() if n not in {"epochs", "lr", *EXPERT_FIXED})  # stage 05's knobs the experts read
 
 def with_system(rows: list[dict]) -> list[dict]:
     "The rows with stage 01's system prompt for their language: experts train on the prompts they are later asked."
@@ -397,5 +400,13 @@ def experts_metrics(result: dict) -> dict:
     "What the manifest records of stage 02."
     return {"cells": result["cells"], "requested": result["requested"], "trained_now": len(result["trained_now"]), **result["stats"]}
 
+def plan_experts_tokens(cfg, counts: dict) -> dict:
+    "Stage 02's share of the preflight: each expected expert answers every probe and trains `expert_epochs` passes over its cell."
+    experts, probes = len(counts["experts_expected"]), counts["probes"]
+    return {"prompts": experts * probes, "prompt_tokens": experts * probes * counts["lengths"]["creativity"].get("mean", 0.0),
+            "generated_tokens": experts * probes * cfg.expert_probe_new_tokens,
+            "trained_tokens": cfg.expert_epochs * sum(counts["expected_cell_sizes"].values()) * counts["fit"]["mean_tokens"]}
+
 CONTRACT = StageContract(config=ExpertsConfig, outputs=(EXPERTS_TABLE, ADAPTERS, "probe_answers.jsonl", "probes.jsonl", "similarity.npy", "similarity.png", "stats.json"),
-                         run=build_experts, metrics=experts_metrics)
+                         run=build_experts, metrics=experts_metrics,
+                         uses=(*LOCAL_MODEL_KEYS, *SAMPLING_KEYS, *ENGINE_KEYS, *EXPERT_LORA_KEYS, *SCORER_KEYS), plan=plan_experts_tokens)

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
-from .core import ConfigError, RunSettings, StageWaiting, atomic_write, json_sha256, stage_dir, StageContract, tree_sha256, write_json, write_jsonl
+from .core import (LOCAL_MODEL_KEYS, SAMPLING_KEYS, TEACHER_KEYS, ConfigError, RunSettings, StageConfig, StageWaiting, atomic_write, json_sha256,
+                                 stage_dir, StageContract, tree_sha256, write_json, write_jsonl)
 from .models import describe_model, load_model
 from tqdm import tqdm  # plain text bars: they read well in papermill logs and batch-job output
 
@@ -22,7 +23,7 @@ __all__ = ['GENERATION_VERSION', 'REQUESTS_SUFFIX', 'RESULTS_SUFFIX', 'RETRY_STA
            'AnswerCache', 'stage_answer_cache', 'nucleus', 'NucleusSampler', 'TransformersGenerator',
            'write_batch_requests', 'read_batch_results', 'OpenAIGenerator', 'served_adapter_name', 'check_endpoint_url',
            'engine_generator', 'make_generator', 'prepare_models', 'model_identity', 'adapter_identity',
-           'prepare_metrics']
+           'prepare_metrics', 'PrepareConfig']
 
 # %% ../nbs/00b_generate.ipynb #20982865
 class GenerationError(RuntimeError):
@@ -417,9 +418,10 @@ def engine_generator(cfg, cache: AnswerCache | None = None, progress: bool = Fal
                            max_retries=cfg.engine_max_retries, concurrency=cfg.engine_concurrency, progress=progress, cache=cache,
                            **{"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed, **sampling})
 
-def make_generator(cfg, model=None, tokenizer=None, progress: bool = True, cache: AnswerCache | None = None, run_dir=None):
-    "The teacher generator a `RunConfig` describes; with `cache`, its answers are cached (a local model is named by its content hash, `model_identity`)."
-    sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+def make_generator(cfg, model=None, tokenizer=None, progress: bool = True, cache: AnswerCache | None = None, run_dir=None, max_new_tokens: int | None = None):
+    """The teacher generator a `RunConfig` describes; with `cache`, its answers are cached (a local model is named by its content hash, `model_identity`).
+    `max_new_tokens`: its default length, for a stage that sets its own (else the run-wide `max_new_tokens`, which that stage then need not declare)."""
+    sampling = dict(max_new_tokens=cfg.max_new_tokens if max_new_tokens is None else max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     if cfg.teacher_url:
         return OpenAIGenerator(cfg.teacher_url, model=cfg.teacher_model or "default", api_key_env=cfg.teacher_api_key_env,
                                timeout_s=cfg.teacher_timeout_s, max_retries=cfg.teacher_max_retries,
@@ -445,7 +447,7 @@ def prepare_models(cfg, run_dir, log=print) -> dict:
     base, tokenizer = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, cache_dir=cfg.model_cache, trust_remote_code=cfg.trust_remote_code)
     log(f"loaded {cfg.model} in {time.perf_counter() - t0:.1f} s")
     info = describe_model(cfg.model, base, cache_dir=cfg.model_cache)
-    write_json(out / MODEL_INFO, info)
+    teacher_info = {"spec": cfg.teacher_model or ("" if cfg.teacher_url else cfg.model), "url": cfg.teacher_url}
     if cfg.teacher_url and cfg.batch_dir:  # an offline batch runner (vllm run-batch) has no endpoint to ask now; its results are checked when read
         check = []
         log("teacher check skipped: the teacher answers batch files (batch_dir)")
@@ -453,6 +455,8 @@ def prepare_models(cfg, run_dir, log=print) -> dict:
         teacher = make_generator(cfg, model=base if not (cfg.teacher_model or cfg.teacher_url) else None, tokenizer=tokenizer)
         answers = teacher(CHECK_PROMPTS, max_new_tokens=min(cfg.max_new_tokens, 48))  # a check, not a benchmark: keep it short
         check = [{"prompt": p, "answer": a} for p, a in zip(CHECK_PROMPTS, answers)]
+        if isinstance(teacher, TransformersGenerator): teacher_info["dtype"] = str(teacher.model.dtype).removeprefix("torch.")  # as loaded: teacher_dtype resolved
+    write_json(out / MODEL_INFO, {**info, "teacher": teacher_info})
     write_jsonl(out / GENERATION_CHECK, check)
     return {"model": info, "generation_check": check, "seconds": round(time.perf_counter() - t0, 2)}
 
@@ -474,4 +478,9 @@ def prepare_metrics(result: dict) -> dict:
 
 
 # %% ../nbs/00b_generate.ipynb #af0f2ea3
-CONTRACT = StageContract(config=RunSettings, outputs=(MODEL_INFO, GENERATION_CHECK), run=prepare_models, metrics=prepare_metrics)
+@dataclass
+class PrepareConfig(StageConfig):
+    "Stage 00 owns no knob: it reads run-wide ones (`core.RunSettings`), listed in its contract's `uses`."
+
+CONTRACT = StageContract(config=PrepareConfig, outputs=(MODEL_INFO, GENERATION_CHECK), run=prepare_models, metrics=prepare_metrics,
+                         uses=(*LOCAL_MODEL_KEYS, *TEACHER_KEYS, *SAMPLING_KEYS, "max_new_tokens"))

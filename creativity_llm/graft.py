@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import ConfigError, StageConfig, StageContract, atomic_path, finite, json_sha256, knob, require, stage_dir, write_json
+from .core import (LOCAL_MODEL_KEYS, ConfigError, OfferedModel, StageConfig, StageContract, atomic_path, derived_settings, finite,
+                                 json_sha256, knob, require, stage_dir, write_json)
 from .experts import EXPERT_CARD, EXPERTS_TABLE, with_system
-from .lora import training_rows, tuned_adapters
+from .lora import mode_key, training_rows, tuned_adapters
 from .models import ModelSet, adapter_name, load_model, sort_config_sets
 from .multiple_choice import (KL_MAX_BATCH, bootstrap_ci, evaluate_mc, general_passages, paired_comparison, retention_items,
                                             token_batch, token_kl, token_log_probs)
@@ -26,13 +27,13 @@ from .training import answer_logits, collate, encode_pair, split_by_source
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['SKILLPACKS', 'PACK_ADAPTERS', 'QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'FUSIONS', 'CONTRACT', 'SkillPackError',
-           'lora_factors', 'dense_deltas', 'lowrank_svd', 'dense_svd', 'energy_rank', 'parse_bands', 'scale_bands',
-           'band_split', 'check_bands', 'pack_codes', 'unpack_codes', 'quantize_rows', 'dequantize_rows', 'GraftConfig',
-           'architecture_of', 'SkillPackConfig', 'tensors_sha256', 'extract_skillpack', 'SkillPack', 'state_sha256',
-           'check_fits', 'Graft', 'graft', 'ungraft', 'heldout_nll', 'retained_gain', 'pack_to_adapter', 'fuse',
-           'skill_experts', 'skill_eval_rows', 'compression_curve', 'plot_curve', 'passage_logprobs', 'kl_to_base',
-           'retention_of', 'fusion_table', 'plot_fusion', 'run_graft', 'graft_metrics']
+__all__ = ['SKILLPACKS', 'PACK_ADAPTERS', 'QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'GRAFT_STAGE_ONLY', 'FUSIONS', 'CONTRACT',
+           'SkillPackError', 'lora_factors', 'dense_deltas', 'lowrank_svd', 'dense_svd', 'energy_rank', 'parse_bands',
+           'scale_bands', 'band_split', 'check_bands', 'pack_codes', 'unpack_codes', 'quantize_rows', 'dequantize_rows',
+           'GraftConfig', 'architecture_of', 'SkillPackConfig', 'tensors_sha256', 'extract_skillpack', 'SkillPack',
+           'state_sha256', 'check_fits', 'Graft', 'graft', 'ungraft', 'heldout_nll', 'retained_gain', 'pack_to_adapter',
+           'fuse', 'skill_experts', 'skill_eval_rows', 'compression_curve', 'plot_curve', 'passage_logprobs',
+           'kl_to_base', 'retention_of', 'fusion_table', 'plot_fusion', 'run_graft', 'graft_metrics', 'offered_models']
 
 # %% ../nbs/06_graft.ipynb #4d85544a
 SKILLPACKS = "skillpacks"  # one folder per SkillPack: the stage 05 adapter's and each grafted expert's
@@ -236,15 +237,14 @@ def architecture_of(model) -> dict:
     cfg = model.config
     return {"model_type": cfg.model_type, **{k: getattr(cfg, k, None) for k in ARCH_FIELDS[1:]}}
 
+GRAFT_STAGE_ONLY = ("graft_source", "graft_curve", "graft_skills", "graft_skill_eval_pairs", "graft_fusion_weight", "graft_density",
+                    "graft_arrow_top_k", "graft_mc_items", "graft_kl_passages")  # what stage 06 does with packs, not how one pack is made
+
 @dataclass
+@derived_settings(GraftConfig, "graft_", skip=GRAFT_STAGE_ONLY)
 class SkillPackConfig:
-    "How a delta is compressed (peft style: one config per method); the defaults are stage 06's (`GraftConfig`)."
-    energy: float = field(default=GraftConfig.graft_energy, metadata={"help": "share of each module's spectral energy kept (β)"})
-    max_rank: int = field(default=GraftConfig.graft_max_rank, metadata={"help": "hard cap on a module's rank"})
-    bands: str = field(default=GraftConfig.graft_bands, metadata={"help": "bits of the singular vectors, leading first"})
-    band_reference: int = field(default=GraftConfig.graft_band_reference, metadata={"help": "hidden size the band counts are written for (0: as written)"})
-    group_size: int = field(default=GraftConfig.graft_group_size, metadata={"help": "values per quantisation group"})
-    embed_density: float = field(default=GraftConfig.graft_embed_density, metadata={"help": "share of an embedding/head delta kept by magnitude"})
+    """How a delta is compressed (peft style: one config per method): every knob of `GraftConfig` but the stage-level ones, derived from it
+    (`core.derived_settings`: energy, max_rank, bands, band_reference, group_size, embed_density, with the stage's defaults and checks)."""
 
     def __post_init__(self):
         if not 0 < self.energy <= 1: raise SkillPackError(f"energy {self.energy}: expected a number in (0, 1]")
@@ -253,10 +253,6 @@ class SkillPackConfig:
         if not 0 < self.embed_density <= 1: raise SkillPackError(f"embed_density {self.embed_density}: expected a number in (0, 1]")
         parse_bands(self.bands)
 
-    @classmethod
-    def from_run_config(cls, cfg: RunConfig, energy: float | None = None) -> "SkillPackConfig":
-        return cls(energy=cfg.graft_energy if energy is None else energy, max_rank=cfg.graft_max_rank, bands=cfg.graft_bands,
-                   band_reference=cfg.graft_band_reference, group_size=cfg.graft_group_size, embed_density=cfg.graft_embed_density)
 
 # %% ../nbs/06_graft.ipynb #94e23d73
 def tensors_sha256(named) -> str:
@@ -602,7 +598,7 @@ def compression_curve(model, tok, deltas, arch: dict, cfg: RunConfig, rows: list
     energies = [float(e) for e in cfg.graft_curve.split(",") if e.strip()]
     for bands in (cfg.graft_bands, "32:rest"):
         for e in tqdm(energies, desc=f"curve ({bands})", disable=not progress):
-            pack = extract_skillpack(deltas, SkillPackConfig(**{**asdict(SkillPackConfig.from_run_config(cfg, e)), "bands": bands}), arch, "curve",
+            pack = extract_skillpack(deltas, SkillPackConfig(**{**asdict(SkillPackConfig.from_run_config(cfg, energy=e)), "bands": bands}), arch, "curve",
                                      dense_dtype_bytes=dense_bytes)
             exact = bands == "32:rest" and all(m["rank"] == m["full_rank"] for m in pack.modules.values() if m["method"] == "svd")
             if exact: loss = tuned_loss
@@ -854,4 +850,12 @@ def graft_metrics(result: dict) -> dict:
     return {"retained_gain": sp.get("retained_gain"), "share_of_dense": sp.get("share_of_dense"), "share_of_adapter": sp.get("share_of_adapter"),
             "ungraft_exact": sp.get("ungraft_exact"), "best_static_fusion": (result["fusion"] or {}).get("best_static"), "seconds": result["seconds"], "times": result["times"]}
 
-CONTRACT = StageContract(config=GraftConfig, outputs=(SKILLPACKS, PACK_ADAPTERS, "skill_adapters", "stats.json", "curve.png", "fusion.png"), run=run_graft, metrics=graft_metrics)
+def offered_models(run_dir) -> dict[str, OfferedModel]:
+    "What stage 06 offers stage 07: '<mode>-skillpack', stage 05's adapter after compression into a SkillPack, scored for retention only."
+    root = stage_dir(run_dir, "06") / PACK_ADAPTERS
+    found = {f"{p.name}-skillpack": p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
+    return {n: OfferedModel(p, "retention-only") for n, p in sorted(found.items(), key=lambda kv: mode_key(kv[0].removesuffix("-skillpack")))}
+
+CONTRACT = StageContract(config=GraftConfig, outputs=(SKILLPACKS, PACK_ADAPTERS, "skill_adapters", "stats.json", "curve.png", "fusion.png"), run=run_graft, metrics=graft_metrics,
+                         uses=(*LOCAL_MODEL_KEYS, "teacher_model", "lora_format", "lora_max_len", "lora_eval_fraction", "eval_mc_en", "eval_batch_size"),
+                         models=offered_models, planned_models=lambda cfg: {"retention-only": 1})

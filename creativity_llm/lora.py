@@ -13,78 +13,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .core import StageConfig, StageContract, atomic_path, knob, require, stage_dir, write_json
+from .core import LOCAL_MODEL_KEYS, DeclaredConfig, OfferedModel, StageConfig, StageContract, atomic_path, knob, require, stage_dir, write_json
 from .models import converted_gguf_dir, load_model, pick_device, resolve_model
 from .scoring import TRAIN_DC
-from .training import LORA_MODES, REPORTERS, LoraSettings, report_loggers, resolve_repo_path, parse_step_range, split_by_source, step_throughput, train_adapter
+from .training import LORA_MODES, LoraSettings, LoraStageConfig, parse_step_range, resolve_repo_path, split_by_source, step_throughput, train_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'TIMING', 'MODE_ORDER', 'MERGE_TOLERANCE', 'LARGE_FLOAT32_TOLERANCE', 'CONTRACT',
-           'LoraStageConfig', 'training_rows', 'write_train_dc', 'train_mode', 'mode_key', 'tuned_adapters',
-           'safetensors_header', 'weight_shards', 'lora_deltas', 'MergeNamesDiffer', 'merge_lora_streamed',
-           'merge_adapter', 'plot_curves', 'training_processes', 'launch_training', 'run_lora', 'main', 'lora_metrics']
+           'training_rows', 'write_train_dc', 'train_mode', 'mode_key', 'tuned_adapters', 'epoch_adapters',
+           'epoch_name', 'offered_models', 'planned_models', 'safetensors_header', 'weight_shards', 'lora_deltas',
+           'MergeNamesDiffer', 'merge_lora_streamed', 'merge_adapter', 'plot_curves', 'training_processes',
+           'launch_training', 'run_lora', 'main', 'lora_metrics', 'plan_training']
 
 # %% ../nbs/05_lora.ipynb #a4389a41
 ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
 MERGED = "merged"  # plain transformers models, base + adapter, for the modes of lora_merge
 EPOCHS = "epochs"  # the adapters after each epoch (stage 07's score per epoch)
 TIMING = ".timing"  # step times per mode (scratch: read into the manifest, never an output)
-
-# %% ../nbs/05_lora.ipynb #7c94ab0c
-@dataclass
-class LoraStageConfig(StageConfig):
-    "The knobs stage 05 owns. Defaults are the `tiny` preset."
-    lora_modes: str = knob("adapters to train: 'attention' (the method), 'all-linear' (the ablation), comma-separated", "attention,all-linear")
-    lora_r: int = knob("LoRA rank (seed 001: 8)", LoraSettings.r)
-    lora_alpha: int = knob("LoRA scaling numerator; the update is (alpha / r) B A (seed 001: 32)", LoraSettings.alpha)
-    lora_dropout: float = knob("dropout on the LoRA input (seed 001: 0.05)", LoraSettings.dropout)
-    lora_epochs: int = knob("passes over the training pairs (hard-sample weights are recomputed at the start of each)", LoraSettings.epochs)
-    lora_lr: float = knob("peak learning rate of the cosine schedule", LoraSettings.lr)
-    lora_warmup_ratio: float = knob("share of the optimizer steps spent warming up linearly", LoraSettings.warmup_ratio)
-    lora_batch_size: int = knob("pairs per micro-batch", LoraSettings.batch_size)
-    lora_grad_accum: int = knob("micro-batches per optimizer step", LoraSettings.grad_accum)
-    lora_max_len: int = knob("tokens per pair (prompt and answer); a longer pair's quoted source is shortened to fit, never its answer", LoraSettings.max_len)
-    lora_max_drop_fraction: float = knob("share of pairs that may be dropped as too long even with their source shortened; above it the stage fails", LoraSettings.max_drop_fraction)
-    lora_format: str = knob("training target: 'answer_first' (seed 003) or 'dc_format' (divergent, then convergent)", LoraSettings.fmt)
-    lora_eval_fraction: float = knob("share of the source documents held out for the eval loss", LoraSettings.eval_fraction)
-    lora_hard_weighting: bool = knob("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", LoraSettings.hard_weighting)
-    lora_weight_cap: float = knob("largest sample weight", LoraSettings.weight_cap)
-    lora_weight_floor: float = knob("smallest sample weight", LoraSettings.weight_floor)
-    lora_save_steps: int = knob("optimizer steps between checkpoints (when lora_save_fraction is 0)", LoraSettings.save_steps)
-    lora_save_fraction: float = knob("checkpoint every this share of an epoch's optimizer steps; 0: every lora_save_steps", LoraSettings.save_fraction)
-    lora_report_to: str = knob("training loggers, comma-separated: tensorboard, wandb (offline mode), mlflow (a local folder), or none", LoraSettings.report_to)
-    lora_deepspeed_on_cpu: bool = knob("use lora_deepspeed on CPU too (DeepSpeed's CPU accelerator on gloo, through the launcher): how the tests run ZeRO-2 without a GPU", False)
-    lora_processes: int = knob("training processes (torchrun): 0 for one per visible GPU on CUDA and in-process on CPU; N of 2 or more on CPU runs N processes on gloo", 0)
-    lora_resume: bool = knob("continue an interrupted training from its last checkpoint", LoraSettings.resume)
-    lora_gradient_checkpointing: bool = knob("recompute each layer's activations in the backward pass instead of keeping them (non-reentrant; on for large models)", LoraSettings.gradient_checkpointing)
-    lora_deepspeed: str = knob("DeepSpeed config used on CUDA (empty: none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
-    lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated (empty: none)", "attention")
-    lora_profile_steps: str = knob("optimizer steps of each mode to run under torch.profiler, 'first-last' such as '5-6' (empty: none): where the time goes, in the run's profiles/ folder", "")
-
-    def check(self):
-        modes = [m for m in self.lora_modes.split(",") if m]
-        require(bool(modes) and set(modes) <= set(LORA_MODES), "lora_modes", self.lora_modes, "'attention', 'all-linear' or both, comma-separated")
-        require(set(m for m in self.lora_merge.split(",") if m) <= set(modes), "lora_merge", self.lora_merge, "adapters named in lora_modes, or ''")
-        for k in ("lora_r", "lora_alpha", "lora_epochs", "lora_batch_size", "lora_grad_accum", "lora_save_steps"):
-            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
-        require(0 <= self.lora_max_drop_fraction < 1, "lora_max_drop_fraction", self.lora_max_drop_fraction, "a number in [0, 1)")
-        require(0 <= self.lora_save_fraction <= 1, "lora_save_fraction", self.lora_save_fraction, "a share of an epoch in [0, 1]")
-        try: parse_step_range(self.lora_profile_steps)
-        except ValueError: require(False, "lora_profile_steps", self.lora_profile_steps, "'first-last' optimizer steps such as '5-6', or ''")
-        require(self.lora_processes >= 0, "lora_processes", self.lora_processes, "an integer >= 0")
-        loggers = report_loggers(self.lora_report_to)
-        require(set(loggers) <= set(REPORTERS), "lora_report_to", self.lora_report_to, f"some of {', '.join(REPORTERS)}, comma-separated, or 'none'")
-        missing = [x for x in loggers if x != "tensorboard" and importlib.util.find_spec(x) is None]
-        require(not missing, "lora_report_to", self.lora_report_to, f"loggers that are installed (pip install {' '.join(missing)})")
-        require(self.lora_lr > 0, "lora_lr", self.lora_lr, "a number > 0")
-        require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
-        require(0 <= self.lora_warmup_ratio < 1, "lora_warmup_ratio", self.lora_warmup_ratio, "a number in [0, 1)")
-        require(0 <= self.lora_eval_fraction < 1, "lora_eval_fraction", self.lora_eval_fraction, "a number in [0, 1)")
-        require(self.lora_format in ("answer_first", "dc_format"), "lora_format", self.lora_format, "'answer_first' or 'dc_format'")
-        require(0 < self.lora_weight_floor <= 1 <= self.lora_weight_cap, "lora_weight_cap", (self.lora_weight_floor, self.lora_weight_cap), "floor in (0, 1] and cap >= 1")
-
 
 # %% ../nbs/05_lora.ipynb #4bb2fb49
 def training_rows(run_dir) -> list[dict]:
@@ -122,6 +68,32 @@ def tuned_adapters(run_dir) -> dict[str, Path]:
     root = stage_dir(run_dir, "05") / ADAPTERS
     found = {p.name: p for p in sorted(root.glob("*")) if (p / "adapter_config.json").is_file()} if root.is_dir() else {}
     return dict(sorted(found.items(), key=lambda kv: mode_key(kv[0])))
+
+def epoch_adapters(run_dir) -> dict[str, dict[int, Path]]:
+    "{mode: {epoch: adapter folder}} saved by stage 05 at the end of every epoch."
+    root = stage_dir(run_dir, "05") / EPOCHS
+    out = {}
+    for mode_dir in sorted(root.glob("*")) if root.is_dir() else []:
+        eps = {int(p.name.split("-")[1]): p for p in mode_dir.glob("epoch-*") if (p / "adapter_config.json").is_file()}
+        if eps: out[mode_dir.name] = dict(sorted(eps.items()))
+    return dict(sorted(out.items(), key=lambda kv: mode_key(kv[0])))
+
+def epoch_name(mode: str, epoch: int, last: int) -> str:
+    "The model name of `mode` after `epoch` (0 = the base; the last epoch = the final adapter)."
+    return "base" if epoch == 0 else mode if epoch == last else f"{mode}@epoch-{epoch}"
+
+def offered_models(run_dir) -> dict[str, OfferedModel]:
+    "What stage 05 offers stage 07: each trained adapter ('tuned', with the epoch it ends), then each earlier epoch's adapter ('per-epoch')."
+    finals, epochs = tuned_adapters(run_dir), epoch_adapters(run_dir)
+    out = {m: OfferedModel(p, "tuned", m, max(epochs[m]) if m in epochs else 0) for m, p in finals.items()}
+    for m, eps in epochs.items():
+        if m in finals: out |= {epoch_name(m, k, max(eps)): OfferedModel(p, "per-epoch", m, k) for k, p in eps.items() if k != max(eps)}
+    return out
+
+def planned_models(cfg) -> dict[str, int]:
+    "How many models stage 05 will offer stage 07: an adapter per mode, and one per earlier epoch of each."
+    modes = len([m for m in cfg.lora_modes.split(",") if m])
+    return {"tuned": modes, "per-epoch": modes * (cfg.lora_epochs - 1)}
 
 
 # %% ../nbs/05_lora.ipynb #df72b400
@@ -377,7 +349,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--run-dir", required=True); ap.add_argument("--mode", required=True); ap.add_argument("--config", required=True)
     a = ap.parse_args(argv)
-    cfg = SimpleNamespace(**json.loads(Path(a.config).read_text()))  # the parent's configuration, already checked: read by attribute only
+    cfg = DeclaredConfig("05_lora", json.loads(Path(a.config).read_text()))  # the parent's declared view, already checked: the same keys, nothing else
     train_mode(cfg, a.run_dir, a.mode)
     gc.collect()  # the Trainer's DDP wrapper (a reference cycle) holds the process group: free it now, not in the interpreter's teardown
     import torch.distributed as dist
@@ -395,4 +367,11 @@ def lora_metrics(result: dict) -> dict:
     return {"trained": result["trained"], "modes": modes,
             "merge_max_abs_logit_diff": {m: r["max_abs_logit_diff"] for m, r in result.get("merged", {}).items()}}
 
-CONTRACT = StageContract(config=LoraStageConfig, outputs=(ADAPTERS, MERGED, EPOCHS, "stats.json", "curves.png", "logs"), run=run_lora, metrics=lora_metrics)
+def plan_training(cfg, counts: dict) -> dict:
+    "Stage 05's share of the preflight: every mode trains `lora_epochs` passes over the pairs stage 04 keeps (+ the difficulty pass, a forward: 2N of 6N)."
+    modes = len([m for m in cfg.lora_modes.split(",") if m])
+    return {"prompts": 0, "prompt_tokens": 0, "generated_tokens": 0,
+            "trained_tokens": modes * cfg.lora_epochs * counts["stages"]["04"]["kept_pairs"] * counts["fit"]["mean_tokens"] * (4 / 3 if cfg.lora_hard_weighting else 1)}
+
+CONTRACT = StageContract(config=LoraStageConfig, outputs=(ADAPTERS, MERGED, EPOCHS, "stats.json", "curves.png", "logs"), run=run_lora, metrics=lora_metrics,
+                         uses=LOCAL_MODEL_KEYS, models=offered_models, planned_models=planned_models, plan=plan_training)

@@ -5,38 +5,43 @@
 # %% ../nbs/00d_pipeline.ipynb #538524c2
 from __future__ import annotations
 import argparse, datetime as dt, difflib, json, os, re, shutil, sys, time, typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from importlib import util
 from pathlib import Path
 
 import yaml
 
-from .core import (STAGE_BY_ID, STAGES, ConfigError, Manifest, RunSettings, Stage, StageWaiting, atomic_write, configs_dir,
-                                 available_presets, dir_files_sha256, git_describe, json_sha256, package_versions, run_lock,
-                                 stage_dir, stage_is_current, tree_sha256)
-# the runner sits above every stage: it composes their configuration classes and runs them
-from .synthesis import SynthesisConfig
-from .experts import ExpertsConfig
-from .qubo import QuboConfig
-from .scoring import ScoringConfig
-from .lora import LoraStageConfig
-from .graft import GraftConfig
-from .evaluation import EvalConfig
+from .core import (STAGE_BY_ID, STAGE_BY_SLUG, STAGES, ConfigError, DeclaredConfig, Manifest, RunSettings, Stage, StageWaiting,
+                                 atomic_write, configs_dir, available_presets, dir_files_sha256, git_describe, json_sha256, package_versions,
+                                 reading_as, run_lock, stage_dir, stage_is_current, tree_sha256)
+# the runner sits above every stage: it composes their configuration classes (from the registry) and runs them
 from .models import ModelSpecError
 from .plan import Throughput, preflight
 from .serve import parse_lora_args, serve
 from . import evaluation, experts, generate, graft, models, scoring, sources, training  # their checks (and stage 02's array command) of values outside the configuration
 
 # %% auto #0
-__all__ = ['EXPERTS_BUSY', 'RunConfig', 'read_config_file', 'parse_override', 'resolve_config', 'default_nbs_dir',
-           'stage_notebook', 'existing_stages', 'parse_stages', 'notebook_parameters', 'notebook_code_sha256',
-           'stage_parameters', 'parameter_line', 'parameters_cell_problems', 'StageFailed', 'run_stage', 'check_config',
-           'default_run_dir', 'run_pipeline', 'build_parser', 'experts_command', 'main']
+__all__ = ['RunConfig', 'RUN_DIR_LINE', 'EXPERTS_BUSY', 'compose_config', 'read_config_file', 'parse_override', 'resolve_config',
+           'default_nbs_dir', 'stage_notebook', 'existing_stages', 'parse_stages', 'notebook_parameters',
+           'notebook_code_sha256', 'stage_parameters', 'stage_config', 'parameter_line', 'parameters_cell',
+           'parameters_cell_problems', 'StageFailed', 'run_stage', 'check_config', 'default_run_dir', 'run_pipeline',
+           'build_parser', 'experts_command', 'main']
 
 # %% ../nbs/00d_pipeline.ipynb #c68be26a
-@dataclass
-class RunConfig(GraftConfig, EvalConfig, LoraStageConfig, ScoringConfig, QuboConfig, ExpertsConfig, SynthesisConfig, RunSettings):
-    "Every knob of a run, flat: `RunSettings` and each stage's configuration class. Defaults are the `tiny` preset."
+def compose_config(stages=STAGES) -> type:
+    "One flat dataclass of every knob: `RunSettings`, then each stage's configuration class in registry order; a key owned by two classes is an error."
+    classes = list(dict.fromkeys([RunSettings, *(s.contract.config for s in stages)]))
+    owner: dict[str, type] = {}
+    for c in classes:
+        inherited = {f.name for b in c.__mro__[1:] if is_dataclass(b) for f in fields(b)}
+        for f in fields(c):
+            if f.name in inherited: continue
+            if f.name in owner: raise TypeError(f"config key '{f.name}' is declared by both {owner[f.name].__name__} and {c.__name__}")
+            owner[f.name] = c
+    doc = "Every knob of a run, flat: `RunSettings` and each registered stage's configuration class. Defaults are the `tiny` preset."
+    return dataclass(type("RunConfig", tuple(reversed(classes)), {"__doc__": doc, "__module__": __name__, "__qualname__": "RunConfig"}))
+
+RunConfig = compose_config()
 
 # %% ../nbs/00d_pipeline.ipynb #1a5029cc
 def _unknown_key(key: str, where: str) -> ConfigError:
@@ -83,7 +88,9 @@ def default_nbs_dir() -> Path:
     if env := os.environ.get("CREATIVITY_LLM_NBS"): return Path(env)
     return Path(util.find_spec("creativity_llm").origin).resolve().parent.parent / "nbs"
 
-def stage_notebook(stage: Stage, nbs_dir) -> Path: return Path(nbs_dir) / f"{stage.slug}.ipynb"
+def stage_notebook(stage: Stage, nbs_dir) -> Path:
+    "`nbs_dir/<id>_<name>.ipynb`, or the notebook a stage of another package names."
+    return Path(stage.notebook) if stage.notebook else Path(nbs_dir) / f"{stage.slug}.ipynb"
 
 def existing_stages(nbs_dir) -> list[Stage]:
     "The stages whose notebook exists in `nbs_dir`."
@@ -113,13 +120,18 @@ def notebook_code_sha256(nb_path) -> str:
     nb = nbformat.read(str(nb_path), as_version=4)
     return json_sha256([c.source for c in nb.cells if c.cell_type == "code"])
 
-def stage_parameters(cfg: RunConfig, nb_path) -> dict:
-    "The values from `cfg` for every name the notebook declares (except `run_dir`)."
-    values = cfg.to_dict()
-    names = [n for n in notebook_parameters(nb_path) if n != "run_dir"]
-    unknown = [n for n in names if n not in values]
-    if unknown: raise ConfigError(f"{nb_path}: parameters {unknown} are not RunConfig fields; declare them in a stage's configuration class")
-    return {n: values[n] for n in names}
+def stage_parameters(stage: Stage, cfg: RunConfig, nb_path) -> dict:
+    "The values from `cfg` of every key `stage` declares: what the runner injects and hashes. A notebook parameter the stage does not declare is an error."
+    undeclared = [n for n in notebook_parameters(nb_path) if n != "run_dir" and n not in stage.keys]
+    if undeclared: raise ConfigError(f"{nb_path}: parameters {undeclared} are not keys stage {stage.slug} declares (its configuration class or its CONTRACT's uses)")
+    return stage.view(cfg).to_dict()
+
+def stage_config(stage_id: str, namespace: dict) -> DeclaredConfig:
+    "A stage notebook's configuration: its declared keys from `namespace` (its parameters, as papermill set them), checked, and nothing else."
+    stage = STAGE_BY_ID[stage_id]
+    if missing := [k for k in stage.keys if k not in namespace]:
+        raise ConfigError(f"stage {stage.slug}: the parameters cell lacks the declared keys {missing} (render it with parameters_cell)")
+    return stage.view(RunConfig(**{k: namespace[k] for k in stage.keys}))
 
 # %% ../nbs/00d_pipeline.ipynb #3ae3f1a8
 def parameter_line(name: str) -> str:
@@ -129,18 +141,30 @@ def parameter_line(name: str) -> str:
     literal = json.dumps(default, ensure_ascii=False) if isinstance(default, str) and '"' not in default else repr(default)
     return f"{name}: {typing.get_type_hints(RunConfig)[name].__name__} = {literal}  # {f.metadata['help']}"
 
+RUN_DIR_LINE = 'run_dir: str = "runs/tiny"  # run directory this stage reads from and writes to'
+
+def parameters_cell(stage: Stage) -> str:
+    "The parameters cell of `stage`'s notebook: `run_dir`, then every key the stage declares, in `RunConfig`'s order."
+    keys = set(stage.keys)
+    return "\n".join([RUN_DIR_LINE, *(parameter_line(n) for n in RunConfig.field_names() if n in keys)])
+
 def parameters_cell_problems(nb_path) -> list[str]:
-    "Each line of the notebook's `parameters` cell (`run_dir` aside) that differs from `parameter_line` of its name."
+    "Each line of the notebook's `parameters` cell that differs from `parameter_line` of its name, and each key its stage declares that the cell lacks."
     import nbformat
+    nb_path = Path(nb_path)
     nb = nbformat.read(str(nb_path), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     if len(cells) != 1: return [f"{nb_path}: {len(cells)} cells tagged 'parameters', expected 1"]
-    problems, known = [], set(RunConfig.field_names())
+    stage = STAGE_BY_SLUG.get(nb_path.stem)
+    declared = set(stage.keys) if stage else set(RunConfig.field_names())
+    problems, seen = [], set()
     for line in cells[0].source.splitlines():
         name = line.split(":", 1)[0].strip()
         if not line.strip() or name == "run_dir": continue
-        if name not in known: problems.append(f"{nb_path.name}: '{name}' is no configuration field")
+        seen.add(name)
+        if name not in declared: problems.append(f"{nb_path.name}: '{name}' is no key " + (f"stage {stage.slug} declares" if stage else "of the configuration"))
         elif line != (want := parameter_line(name)): problems.append(f"{nb_path.name}: {line!r}\n  should be {want!r}")
+    if stage: problems += [f"{nb_path.name}: the parameters cell lacks '{k}', which stage {stage.slug} declares" for k in stage.keys if k not in seen]
     return problems
 
 # %% ../nbs/00d_pipeline.ipynb #854aaa52
@@ -185,7 +209,7 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
     import papermill as pm
     run_dir, nb = Path(run_dir).resolve(), stage_notebook(stage, nbs_dir).resolve()
     manifest, out_dir = Manifest(run_dir), stage_dir(run_dir, stage.id)
-    params = stage_parameters(cfg, nb)
+    params = stage_parameters(stage, cfg, nb)
     params_hash, nb_hash = json_sha256(params), notebook_code_sha256(nb)
     _check_upstream(stage, manifest, run_dir, nbs_dir)
     inputs = {r: tree_sha256(stage_dir(run_dir, r)) for r in stage.reads}
@@ -331,11 +355,13 @@ EXPERTS_BUSY = 4  # exit code of `creativity-llm experts` when another process h
 def experts_command(args) -> int:
     "`creativity-llm experts`: an array task's share of stage 02, on the run's own `config.yaml` (or a preset) and `-p` overrides."
     config = args.config or (Path(args.run_dir) / "config.yaml" if (Path(args.run_dir) / "config.yaml").is_file() else None)
-    cfg = resolve_config(args.preset, config, args.param)
-    if args.list:
-        for c in experts.plan_experts(cfg, args.run_dir)["cells"]: print(c["index"], c["id"], f"{len(c['train'])} train / {len(c['val'])} val pairs")
-        return 0
-    res = experts.build_experts(cfg, args.run_dir, index=args.expert, assemble=False)
+    stage = STAGE_BY_ID["02"]
+    cfg = stage.view(resolve_config(args.preset, config, args.param))  # what stage 02 declares, as its notebook sees it
+    with reading_as(stage):
+        if args.list:
+            for c in experts.plan_experts(cfg, args.run_dir)["cells"]: print(c["index"], c["id"], f"{len(c['train'])} train / {len(c['val'])} val pairs")
+            return 0
+        res = experts.build_experts(cfg, args.run_dir, index=args.expert, assemble=False)
     print(json.dumps(res))
     return EXPERTS_BUSY if res["busy"] else 0
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .core import ConfigError
+from .core import STAGES, ConfigError, planned_models
 from .experts import CATEGORY_ORDER, choose_cells
 from .models import ModelSpecError, tokenizer_and_config
 from .sources import SourceError, load_sources
@@ -142,27 +142,13 @@ def _quantiles(xs: list[int]) -> dict:
     return {"n": len(xs), "mean": float(np.mean(xs)), "p50": int(np.percentile(xs, 50)), "p90": int(np.percentile(xs, 90)), "max": int(max(xs))} if xs else {"n": 0}
 
 def _stage_tokens(cfg: RunConfig, plan: dict, lengths: dict, fit: dict) -> dict:
-    "Prompts, prompt tokens, generated tokens (at their limits) and trained tokens per stage."
-    mean = lambda k: lengths[k].get("mean", 0.0)
-    y, n_c, n_q = plan["pair_yield"], plan["prompts"]["creativity"], plan["prompts"]["qa"]
-    conv, new = convergent_new_tokens(cfg.synth_max_new_tokens), cfg.synth_max_new_tokens
-    experts, probes, team = len(plan["experts_expected"]), plan["probes"], plan["team"]["prompts"]
-    modes = [m for m in cfg.lora_modes.split(",") if m]
-    models_07 = 1 + len(modes) * cfg.lora_epochs  # the base, each adapter, and each earlier epoch's
-    held, pair = plan["heldout_bound"], fit["mean_tokens"]
-    train_05 = y * (plan["train_creativity_bound"] * cfg.score_top_fraction + team * cfg.score_top_fraction + plan["train_bound"] - plan["train_creativity_bound"])
-    langs = sum(bool(s) for s in (cfg.eval_mc_en, cfg.eval_mc_ja))
-    return {
-        "01": {"prompts": 2 * n_c + n_q, "prompt_tokens": n_c * (mean("creativity") + mean("convergent")) + n_q * mean("qa"),
-               "generated_tokens": n_c * (new + conv) + n_q * new, "trained_tokens": 0},
-        "02": {"prompts": experts * probes, "prompt_tokens": experts * probes * mean("creativity"), "generated_tokens": experts * probes * cfg.expert_probe_new_tokens,
-               "trained_tokens": cfg.expert_epochs * sum(plan["expected_cell_sizes"].values()) * pair},
-        "03": {"prompts": 2 * team, "prompt_tokens": team * (mean("creativity") + mean("convergent")), "generated_tokens": team * (new + conv), "trained_tokens": 0},
-        "05": {"prompts": 0, "prompt_tokens": 0, "generated_tokens": 0,
-               "trained_tokens": len(modes) * cfg.lora_epochs * train_05 * pair * (4 / 3 if cfg.lora_hard_weighting else 1)},  # + the difficulty pass, a forward (2N of 6N)
-        "07": {"prompts": (held + cfg.eval_mt_bench) * models_07 * 2 + cfg.judge_injection_cases,
-               "prompt_tokens": held * models_07 * (2 * mean("creativity") + cfg.eval_max_new_tokens) + cfg.eval_mc_items * langs * (models_07 + 1) * 4 * 100,
-               "generated_tokens": (held + cfg.eval_mt_bench) * models_07 * (cfg.eval_max_new_tokens + cfg.judge_max_new_tokens), "trained_tokens": 0}}
+    """Prompts, prompt tokens, generated tokens (at their limits) and trained tokens per stage: each registered stage's contract `plan`
+    on its declared view, in stage order (a later stage reads an earlier one's figures in `counts["stages"]`, as 05 reads 04's kept pairs)."""
+    counts = {**plan, "lengths": lengths, "fit": fit, "stages": {}}
+    for s in STAGES:
+        if s.evaluates: counts["models"] = planned_models(cfg, s)
+        if s.contract.plan: counts["stages"][s.id] = s.contract.plan(s.view(cfg), counts)
+    return {sid: t for sid, t in counts["stages"].items() if "prompts" in t}  # a stage with no tokens (04's kept pairs) is not a row
 
 def make_plan(cfg: RunConfig, tokenizer: str = "", throughput: Throughput | None = None, pair_yield: float = PAIR_YIELD, full: bool = True) -> dict:
     "What the run will do and need, from its configuration and sources; no weights are loaded. `full=False`: the counts only."

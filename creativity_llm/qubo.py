@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from .core import StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
+from .core import ENGINE_KEYS, LOCAL_MODEL_KEYS, SAMPLING_KEYS, StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
 from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity
 from .generate import TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
 from .models import adapter_name, attach_adapters, load_model
@@ -26,7 +26,7 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 __all__ = ['TEAM', 'TEAM_PAIRS', 'SWAP_CHUNK', 'SOLVERS', 'CONTRACT', 'TeamProblem', 'clustered_instance', 'Team', 'swap_anneal',
            'greedy_team', 'random_team', 'dwave_sa_team', 'exact_team', 'milp_team', 'solve_team', 'load_experts',
            'expert_problem', 'choose_team', 'stage01_split', 'team_documents', 'team_jobs', 'generate_team_pairs',
-           'plot_team_terms', 'select_and_generate', 'QuboConfig', 'qubo_metrics']
+           'plot_team_terms', 'select_and_generate', 'QuboConfig', 'qubo_metrics', 'plan_team_tokens']
 
 # %% ../nbs/03_qubo.ipynb #7784d1a7
 TEAM = "team.json"  # the chosen team, its energy terms and every solver's comparison
@@ -553,4 +553,12 @@ def qubo_metrics(result: dict) -> dict:
                 "solver_energies": {m: c["energy"] for m, c in result["comparison"].items()}}
     return out
 
-CONTRACT = StageContract(config=QuboConfig, outputs=(TEAM, TEAM_PAIRS, "rejected.jsonl", "team_energy.png"), run=select_and_generate, metrics=qubo_metrics)
+def plan_team_tokens(cfg, counts: dict) -> dict:
+    "Stage 03's share of the preflight: the team writes a list and a convergent answer for each of its documents."
+    team, mean, new = counts["team"]["prompts"], (lambda k: counts["lengths"][k].get("mean", 0.0)), cfg.synth_max_new_tokens
+    return {"prompts": 2 * team, "prompt_tokens": team * (mean("creativity") + mean("convergent")), "generated_tokens": team * (new + convergent_new_tokens(new)),
+            "trained_tokens": 0}
+
+CONTRACT = StageContract(config=QuboConfig, outputs=(TEAM, TEAM_PAIRS, "rejected.jsonl", "team_energy.png"), run=select_and_generate, metrics=qubo_metrics,
+                         uses=(*LOCAL_MODEL_KEYS, *SAMPLING_KEYS, *ENGINE_KEYS, "synth_langs", "synth_n_ideas", "synth_max_new_tokens", "synth_max_retries",
+                               "near_dup_threshold"), plan=plan_team_tokens)

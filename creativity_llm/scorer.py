@@ -16,17 +16,18 @@ import numpy as np
 import snowballstemmer
 from tqdm.auto import tqdm
 
-from .core import write_jsonl
+from .core import StageConfig, derived_settings, knob, one_of, require, write_jsonl
 from .sources import SourceError
 from typing import TYPE_CHECKING
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS', 'CONDITION', 'PROBLEM', 'MEANS', 'EFFECT',
-           'VAGUE', 'DETAIL_CAPS', 'ORIGINALITY_METHODS', 'DIMENSIONS', 'clean_text', 'en_stem', 'en_words', 'ja_words',
-           'segment_lang', 'content_words', 'split_ideas', 'Idea', 'distinct_ideas', 'text_view', 'clear_caches',
-           'Cues', 'domains_of', 'idea_details', 'detail_count', 'claim_parts', 'ReferenceCorpus', 'saturate',
-           'ScorerConfig', 'Score', 'PatentQualityScorer', 'load_aut', 'spearman_ci', 'validate_aut', 'scorer_config']
+           'VAGUE', 'DETAIL_CAPS', 'ORIGINALITY_METHODS', 'DIMENSIONS', 'SCORE_WEIGHT_KEYS', 'SCORER_KEYS',
+           'clean_text', 'en_stem', 'en_words', 'ja_words', 'segment_lang', 'content_words', 'split_ideas', 'Idea',
+           'distinct_ideas', 'text_view', 'clear_caches', 'Cues', 'domains_of', 'idea_details', 'detail_count',
+           'claim_parts', 'ReferenceCorpus', 'saturate', 'ScorerKnobs', 'ScorerConfig', 'Score', 'PatentQualityScorer',
+           'load_aut', 'spearman_ci', 'validate_aut', 'scorer_config']
 
 # %% ../nbs/01c_scorer.ipynb #5c6250e3
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
@@ -396,15 +397,32 @@ def saturate(x: float, half: float) -> float:
     return 1.0 - 2.0 ** (-max(x, 0.0) / half)
 
 @dataclass
+class ScorerKnobs(StageConfig):
+    "The scorer's knobs a run sets, owned by stage 04 (`scoring.ScoringConfig` extends this class) and read by stages 02 and 07 too. Defaults are the `tiny` preset."
+    score_w_fluency: float = knob("weight of fluency (distinct ideas) in the total score", 0.2)
+    score_w_flexibility: float = knob("weight of flexibility (idea clusters) in the total score", 0.15)
+    score_w_originality: float = knob("weight of originality (rarity against the reference corpus) in the total score", 0.25)
+    score_w_elaboration: float = knob("weight of elaboration (specific detail per idea) in the total score", 0.2)
+    score_w_feasibility: float = knob("weight of feasibility (problem, means, effect) in the total score", 0.2)
+    score_originality: str = knob("rarity measure: 'pool' (similar answers counted), 'idf' or 'centroid'", "pool")
+
+    def check(self):
+        weights = [getattr(self, f"score_w_{k}") for k in DIMENSIONS]
+        require(min(weights) >= 0 and sum(weights) > 0, "score_w_*", weights, "weights >= 0 with a positive sum")
+        require(self.score_originality in ORIGINALITY_METHODS, "score_originality", self.score_originality, one_of(ORIGINALITY_METHODS))
+
+SCORE_WEIGHT_KEYS = tuple(f"score_w_{k}" for k in DIMENSIONS)  # gathered into ScorerConfig.weights
+
+@dataclass
+@derived_settings(ScorerKnobs, "score_", skip=SCORE_WEIGHT_KEYS)
 class ScorerConfig:
-    "Weights and thresholds of `PatentQualityScorer`."
-    weights: dict = field(default_factory=lambda: {"fluency": 0.2, "flexibility": 0.15, "originality": 0.25, "elaboration": 0.2, "feasibility": 0.2},
+    "Weights and thresholds of `PatentQualityScorer`; `originality` and every other `score_` knob but the weights derived from `ScorerKnobs`."
+    weights: dict = field(default_factory=lambda: {k: ScorerKnobs.__dataclass_fields__[f"score_w_{k}"].default for k in DIMENSIONS},
                           metadata={"help": "weight of each dimension in the total"})
     fluency_half: float = field(default=2.5, metadata={"help": "distinct ideas at which fluency is 1/2"})
     flexibility_half: float = field(default=1.5, metadata={"help": "idea clusters at which flexibility is 1/2"})
     elaboration_half: float = field(default=1.5, metadata={"help": "details per idea at which elaboration is 1/2"})
     duplicate_jaccard: float = field(default=0.6, metadata={"help": "content-word Jaccard at which two ideas are one"})
-    originality: str = field(default="pool", metadata={"help": "rarity measure: 'pool', 'idf' or 'centroid'"})
     common_df: float = field(default=0.2, metadata={"help": "words in more than this fraction of the reference say nothing about rarity"})
     match_overlap: float = field(default=0.5, metadata={"help": "share of an idea's words a reference text must hold to count as the same idea"})
     max_chars: int = field(default=20_000, metadata={"help": "text beyond this many characters is not read"})
@@ -569,7 +587,8 @@ def validate_aut(rows: list[dict], config: ScorerConfig | None = None, methods=O
     return {"n": len(human), "prompts": len(by_prompt), "overall": overall, "per_prompt": per_prompt}
 
 # %% ../nbs/01c_scorer.ipynb #5b45a193
-def scorer_config(cfg: RunConfig) -> ScorerConfig:
-    "The scorer settings a run configuration asks for."
-    return ScorerConfig(weights={k: getattr(cfg, f"score_w_{k}") for k in DIMENSIONS}, originality=cfg.score_originality)
+SCORER_KEYS = (*SCORE_WEIGHT_KEYS, *ScorerConfig.settings_keys.values())  # what a stage that scores reads of the configuration
 
+def scorer_config(cfg: RunConfig) -> ScorerConfig:
+    "The scorer settings a run configuration (or a stage's declared view) asks for."
+    return ScorerConfig.from_run_config(cfg, weights={k: getattr(cfg, f"score_w_{k}") for k in DIMENSIONS})

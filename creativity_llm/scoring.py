@@ -15,14 +15,14 @@ from tqdm.auto import tqdm
 
 from .core import atomic_path, ConfigError, knob, one_of, require, stage_dir, StageConfig, StageContract, write_json
 from .qubo import TEAM_PAIRS
-from .scorer import DIMENSIONS, ORIGINALITY_METHODS, PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
+from .scorer import DIMENSIONS, ORIGINALITY_METHODS, PatentQualityScorer, ReferenceCorpus, ScorerKnobs, clear_caches, scorer_config
 from .sources import SourceError
 from .synthesis import SEED_PAIRS
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
 __all__ = ['SCORED_PAIRS', 'TRAIN_DC', 'CONTRACT', 'select_top', 'plot_score_distributions', 'pairs_to_score', 'read_pairs',
-           'reference_for', 'score_pairs', 'check_reference', 'ScoringConfig', 'scoring_metrics']
+           'reference_for', 'score_pairs', 'check_reference', 'ScoringConfig', 'scoring_metrics', 'plan_kept_pairs']
 
 # %% ../nbs/04_scoring.ipynb #e5afc67e
 SCORED_PAIRS = "scored_pairs.parquet"  # every scored pair with its five scores, reasons and `selected`
@@ -132,32 +132,27 @@ def check_reference(spec: str) -> int:
 
 # %% ../nbs/04_scoring.ipynb #8763ab49
 @dataclass
-class ScoringConfig(StageConfig):
-    "The knobs stage 04 owns. Defaults are the `tiny` preset."
-    score_w_fluency: float = knob("weight of fluency (distinct ideas) in the total score", 0.2)
-    score_w_flexibility: float = knob("weight of flexibility (idea clusters) in the total score", 0.15)
-    score_w_originality: float = knob("weight of originality (rarity against the reference corpus) in the total score", 0.25)
-    score_w_elaboration: float = knob("weight of elaboration (specific detail per idea) in the total score", 0.2)
-    score_w_feasibility: float = knob("weight of feasibility (problem, means, effect) in the total score", 0.2)
-    score_originality: str = knob("rarity measure: 'pool' (similar answers counted), 'idf' or 'centroid'", "pool")
+class ScoringConfig(ScorerKnobs):
+    "The knobs stage 04 owns: the scorer's (`scorer.ScorerKnobs`: weights and originality measure), then the reference, the cut and the share kept. Defaults are the `tiny` preset."
     score_reference: str = knob("reference corpus for originality: 'run', 'run-category' (a pool per category) or a JSONL/text file", "run")
     score_threshold: float = knob("lowest total score a kept pair may have", 0.25)
     score_top_fraction: float = knob("share of the scored pairs kept in train_dc, best first", 0.75)
     score_filter_qa: bool = knob("filter Lehnert QA pairs by score too (else they pass through)", False)
 
     def check(self):
-        weights = [getattr(self, f"score_w_{k}") for k in DIMENSIONS]
-        require(min(weights) >= 0 and sum(weights) > 0, "score_w_*", weights, "weights >= 0 with a positive sum")
-        require(self.score_originality in ORIGINALITY_METHODS, "score_originality", self.score_originality, one_of(ORIGINALITY_METHODS))
         require(0 <= self.score_threshold <= 1, "score_threshold", self.score_threshold, "a number in [0, 1]")
         require(0 < self.score_top_fraction <= 1, "score_top_fraction", self.score_top_fraction, "a number in (0, 1]")
         require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
-
 
 # %% ../nbs/04_scoring.ipynb #28b7d2e3
 def scoring_metrics(result: dict) -> dict:
     "What the manifest records of stage 04."
     return {k: result[k] for k in ("pairs_in", "scored", "kept", "train_dc", "passed_through", "mean_total_scored", "mean_total_kept", "cut_total", "seconds")}
 
+def plan_kept_pairs(cfg, counts: dict) -> dict:
+    "Stage 04's share of the preflight: no tokens, but the pairs it will keep for training (the creativity pairs, seed and team, cut to `score_top_fraction`; QA passes)."
+    creative = counts["train_creativity_bound"] + counts["team"]["prompts"]
+    return {"kept_pairs": counts["pair_yield"] * (creative * cfg.score_top_fraction + counts["train_bound"] - counts["train_creativity_bound"])}
+
 CONTRACT = StageContract(config=ScoringConfig, outputs=(SCORED_PAIRS, TRAIN_DC, "reference_corpus.jsonl", "scorer_config.json", "stats.json", "score_distributions.png"),
-                         run=score_pairs, metrics=scoring_metrics)
+                         run=score_pairs, metrics=scoring_metrics, plan=plan_kept_pairs)

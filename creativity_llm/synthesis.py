@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .core import StageConfig, StageContract, atomic_path, atomic_write, json_sha256, knob, require, stage_dir, write_json, write_jsonl
+from .core import LOCAL_MODEL_KEYS, SAMPLING_KEYS, TEACHER_KEYS, Manifest, StageConfig, StageContract, atomic_path, atomic_write, json_sha256, knob, require, stage_dir, write_json, write_jsonl
 from .generate import Completion, make_generator, stage_answer_cache
 from .sources import SAMPLE_FILES, Document, detect_lang, is_invention, load_documents, load_sources, samples_dir
 from .taxonomy import CATEGORIES, CATEGORY_BY_KEY, LEHNERT_CATEGORIES, LEHNERT_EXAMPLES, SUBDOMAIN_BY_KEY
@@ -27,7 +27,7 @@ __all__ = ['SEED_PAIRS', 'EVAL_HELDOUT', 'DOCUMENTS', 'SYSTEM', 'CREATIVITY_USER
            'render_dc', 'render_answer_first', 'evidence_sentence', 'prompt_hash', 'creativity_record', 'qa_record',
            'category_of', 'answer_text', 'deduplicate', 'document_groups', 'split_heldout', 'LeakageError',
            'check_leakage', 'dataset_card', 'sample_corpus_cards', 'select_documents', 'creativity_jobs', 'qa_jobs',
-           'synthesize', 'SynthesisConfig', 'synthesis_metrics']
+           'synthesize', 'SynthesisConfig', 'synthesis_metrics', 'plan_synthesis']
 
 # %% ../nbs/01_synthesis.ipynb #6c3909b9
 SEED_PAIRS = "seed_pairs.parquet"  # the training pairs (creativity, convergent, QA)
@@ -523,7 +523,7 @@ def synthesize(cfg: RunConfig, run_dir, generator=None, log=print) -> dict:
     cache = None
     if generator is None:  # a generator passed in (a test double, one already loaded) brings its own cache, or none
         cache = stage_answer_cache(run_dir, "01", "teacher", log)
-        generator = make_generator(cfg, cache=cache, run_dir=run_dir)
+        generator = make_generator(cfg, cache=cache, run_dir=run_dir, max_new_tokens=cfg.synth_max_new_tokens)  # every call sets its own length
     teacher, rng = _teacher_name(cfg), random.Random(cfg.seed)
     docs_by_id = {d.id: d for d in inventions + academic}
 
@@ -585,7 +585,8 @@ def _write_outputs(out: Path, cfg: RunConfig, loaded, docs, train, held, rejecte
                 "prompts": "creativity tasks per (category, subdomain) cell, convergent follow-up, Lehnert few-shot QA (all 6 / no Goal Orientation / no Causal antecedent, equal probability): templates in nbs/01_synthesis.ipynb; each row carries the SHA-256 prefix of its exact prompt (`prompt_hash`)",
                 "parsing": "numbered lists (creativity), labelled Category/Question/Answer (QA); failures counted by kind in stats.json and the run manifest",
                 "split": f"grouped by source document (near-duplicate documents merged), {cfg.heldout_per_category} held out per category, leakage check passed",
-                "run configuration hash": json_sha256(cfg.to_dict())[:16], "code": "creativity_llm.synthesis (nbs/01_synthesis.ipynb)"}
+                "stage configuration hash": json_sha256(cfg.to_dict())[:16],  # the keys stage 01 declares
+                "run configuration hash": (Manifest(out.parent).read()["run"].get("config_hash") or "not run by the pipeline")[:16], "code": "creativity_llm.synthesis (nbs/01_synthesis.ipynb)"}
     limits = ["The pairs are written by the teacher model named above; a small teacher writes short, generic and sometimes wrong ideas. Score and filter them (stage 04) before training.",
               "Lehnert categories that the teacher did not name were inferred from the question's wording (`category_source: inferred`).",
               "Language is checked by script only: a Japanese answer with the wrong meaning passes."]
@@ -626,5 +627,13 @@ def synthesis_metrics(stats: dict) -> dict:
     "What the manifest records of stage 01."
     return {k: stats[k] for k in ("pairs", "train", "heldout", "pairs_per_category", "creativity", "convergent", "qa", "rows_skipped", "answers_reused", "seconds")}
 
+def plan_synthesis(cfg, counts: dict) -> dict:
+    "Stage 01's share of the preflight: a list and a convergent prompt per creativity job, a QA prompt per academic job; answers at their limits."
+    mean = lambda k: counts["lengths"][k].get("mean", 0.0)
+    n_c, n_q, new = counts["prompts"]["creativity"], counts["prompts"]["qa"], cfg.synth_max_new_tokens
+    return {"prompts": 2 * n_c + n_q, "prompt_tokens": n_c * (mean("creativity") + mean("convergent")) + n_q * mean("qa"),
+            "generated_tokens": n_c * (new + convergent_new_tokens(new)) + n_q * new, "trained_tokens": 0}
+
 CONTRACT = StageContract(config=SynthesisConfig, outputs=(SEED_PAIRS, EVAL_HELDOUT, DOCUMENTS, "rejected.jsonl", "skipped_rows.jsonl", "stats.json", "cards"),
-                         run=synthesize, metrics=synthesis_metrics)
+                         run=synthesize, metrics=synthesis_metrics,
+                         uses=(*LOCAL_MODEL_KEYS, *TEACHER_KEYS, *SAMPLING_KEYS), plan=plan_synthesis)

@@ -15,20 +15,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .core import ConfigError, atomic_path, configs_dir, file_sha256, json_sha256, write_json
+import importlib.util
+from .core import ConfigError, StageConfig, atomic_path, configs_dir, derived_settings, file_sha256, json_sha256, knob, require, write_json
 from .models import describe_model, load_model, resolve_model, save_adapter
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'RUNTIME_LOG_KEYS', 'MATMUL_OPS',
-           'ATTENTION_OPS', 'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
-           'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'filler', 'synthetic_pairs',
-           'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses', 'process_rank',
-           'rationale_difficulty', 'EpochSeededLengthSampler', 'pin_one_device', 'WeightedLossTrainer', 'ListDataset',
-           'SaveEpochAdapters', 'HardSampleWeighting', 'report_loggers', 'result_settings', 'checkpoint_steps',
-           'LoraSettings', 'lora_config', 'train_adapter', 'training_code_sha256', 'untimed_log_history',
-           'resolve_repo_path', 'StepClock', 'profile_summary', 'step_timing', 'parse_step_range', 'step_throughput',
-           'check_deepspeed_config', 'check_deepspeed', 'activation_elements', 'memory_plan', 'format_memory_plan']
+__all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'LORA_STAGE_ONLY',
+           'RUNTIME_LOG_KEYS', 'MATMUL_OPS', 'ATTENTION_OPS', 'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module',
+           'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'filler',
+           'synthetic_pairs', 'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses',
+           'process_rank', 'rationale_difficulty', 'EpochSeededLengthSampler', 'pin_one_device', 'WeightedLossTrainer',
+           'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'report_loggers', 'result_settings',
+           'checkpoint_steps', 'parse_step_range', 'LoraStageConfig', 'LoraSettings', 'lora_config', 'train_adapter',
+           'training_code_sha256', 'untimed_log_history', 'resolve_repo_path', 'StepClock', 'profile_summary',
+           'step_timing', 'step_throughput', 'check_deepspeed_config', 'check_deepspeed', 'activation_elements',
+           'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -359,50 +361,78 @@ def checkpoint_steps(s: "LoraSettings", train_pairs: int, world_size: int = 1) -
     per_epoch = math.ceil(train_pairs / (s.batch_size * world_size) / s.grad_accum)
     return max(1, math.ceil(s.save_fraction * per_epoch))
 
+def parse_step_range(text: str) -> tuple[int, int] | None:
+    "'5-6' → (5, 6), '5' → (5, 5), '' → None; a ValueError for anything else."
+    if not text.strip(): return None
+    first, _, last = text.strip().partition("-")
+    a, b = int(first), int(last or first)
+    if not 1 <= a <= b: raise ValueError(f"{text!r}: expected first-last optimizer steps, 1 <= first <= last")
+    return a, b
+
 @dataclass
+class LoraStageConfig(StageConfig):
+    "The knobs stage 05 owns (here, below the stages, since stage 02 trains its experts with them too). Defaults are the `tiny` preset."
+    lora_modes: str = knob("adapters to train: 'attention' (the method), 'all-linear' (the ablation), comma-separated", "attention,all-linear")
+    lora_r: int = knob("LoRA rank (seed 001: 8)", 8)
+    lora_alpha: int = knob("LoRA scaling numerator; the update is (alpha / r) B A (seed 001: 32)", 32)
+    lora_dropout: float = knob("dropout on the LoRA input (seed 001: 0.05)", 0.05)
+    lora_epochs: int = knob("passes over the training pairs (hard-sample weights are recomputed at the start of each)", 1)
+    lora_lr: float = knob("peak learning rate of the cosine schedule", 1e-3)
+    lora_warmup_ratio: float = knob("share of the optimizer steps spent warming up linearly", 0.1)
+    lora_batch_size: int = knob("pairs per micro-batch", 8)
+    lora_grad_accum: int = knob("micro-batches per optimizer step", 1)
+    lora_max_len: int = knob("tokens per pair (prompt and answer); a longer pair's quoted source is shortened to fit, never its answer", 384)
+    lora_max_drop_fraction: float = knob("share of pairs that may be dropped as too long even with their source shortened; above it the stage fails", 0.01)
+    lora_format: str = knob("training target: 'answer_first' (seed 003), 'dc_format' (divergent, then convergent) or 'response' (the plain answer; stage 02's experts)", "answer_first")
+    lora_eval_fraction: float = knob("share of the source documents held out for the eval loss", 0.15)
+    lora_hard_weighting: bool = knob("weight samples by the rationale's difficulty, recomputed each epoch (seed 003)", True)
+    lora_weight_cap: float = knob("largest sample weight", 3.0)
+    lora_weight_floor: float = knob("smallest sample weight", 0.25)
+    lora_save_steps: int = knob("optimizer steps between checkpoints (when lora_save_fraction is 0)", 4)
+    lora_save_fraction: float = knob("checkpoint every this share of an epoch's optimizer steps; 0: every lora_save_steps", 0.0)
+    lora_report_to: str = knob("training loggers, comma-separated: tensorboard, wandb (offline mode), mlflow (a local folder), or none", "tensorboard")
+    lora_deepspeed_on_cpu: bool = knob("use lora_deepspeed on CPU too (DeepSpeed's CPU accelerator on gloo, through the launcher): how the tests run ZeRO-2 without a GPU", False)
+    lora_processes: int = knob("training processes (torchrun): 0 for one per visible GPU on CUDA and in-process on CPU; N of 2 or more on CPU runs N processes on gloo", 0)
+    lora_resume: bool = knob("continue an interrupted training from its last checkpoint", True)
+    lora_gradient_checkpointing: bool = knob("recompute each layer's activations in the backward pass instead of keeping them (non-reentrant; on for large models)", False)
+    lora_deepspeed: str = knob("DeepSpeed config used on CUDA (empty: none); relative paths start at the repository root", "configs/deepspeed_zero2_bf16.json")
+    lora_merge: str = knob("adapters merged into a plain transformers model, comma-separated (empty: none)", "attention")
+    lora_profile_steps: str = knob("optimizer steps of each mode to run under torch.profiler, 'first-last' such as '5-6' (empty: none): where the time goes, in the run's profiles/ folder", "")
+
+    def check(self):
+        modes = [m for m in self.lora_modes.split(",") if m]
+        require(bool(modes) and set(modes) <= set(LORA_MODES), "lora_modes", self.lora_modes, "'attention', 'all-linear' or both, comma-separated")
+        require(set(m for m in self.lora_merge.split(",") if m) <= set(modes), "lora_merge", self.lora_merge, "adapters named in lora_modes, or ''")
+        for k in ("lora_r", "lora_alpha", "lora_epochs", "lora_batch_size", "lora_grad_accum", "lora_save_steps"):
+            require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
+        require(self.lora_max_len >= 16, "lora_max_len", self.lora_max_len, "an integer >= 16")
+        require(0 <= self.lora_max_drop_fraction <= 1, "lora_max_drop_fraction", self.lora_max_drop_fraction, "a number in [0, 1]")
+        require(0 <= self.lora_save_fraction <= 1, "lora_save_fraction", self.lora_save_fraction, "a share of an epoch in [0, 1]")
+        try: parse_step_range(self.lora_profile_steps)
+        except ValueError: require(False, "lora_profile_steps", self.lora_profile_steps, "'first-last' optimizer steps such as '5-6', or ''")
+        require(self.lora_processes >= 0, "lora_processes", self.lora_processes, "an integer >= 0")
+        loggers = report_loggers(self.lora_report_to)
+        require(set(loggers) <= set(REPORTERS), "lora_report_to", self.lora_report_to, f"some of {', '.join(REPORTERS)}, comma-separated, or 'none'")
+        missing = [x for x in loggers if x != "tensorboard" and importlib.util.find_spec(x) is None]
+        require(not missing, "lora_report_to", self.lora_report_to, f"loggers that are installed (pip install {' '.join(missing)})")
+        require(self.lora_lr > 0, "lora_lr", self.lora_lr, "a number > 0")
+        require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "a number in [0, 1)")
+        require(0 <= self.lora_warmup_ratio < 1, "lora_warmup_ratio", self.lora_warmup_ratio, "a number in [0, 1)")
+        require(0 <= self.lora_eval_fraction < 1, "lora_eval_fraction", self.lora_eval_fraction, "a number in [0, 1)")
+        require(self.lora_format in ("answer_first", "dc_format", "response"), "lora_format", self.lora_format, "'answer_first', 'dc_format' or 'response'")
+        require(0 < self.lora_weight_floor <= 1 <= self.lora_weight_cap, "lora_weight_cap", (self.lora_weight_floor, self.lora_weight_cap), "floor in (0, 1] and cap >= 1")
+
+LORA_STAGE_ONLY = ("lora_modes", "lora_processes", "lora_merge", "lora_profile_steps")  # how stage 05 runs its adapters, not how one adapter trains
+
+@dataclass
+@derived_settings(LoraStageConfig, "lora_", rename={"lora_format": "fmt"}, skip=LORA_STAGE_ONLY)
 class LoraSettings:
-    "One adapter's training settings (peft style: one config per method); stage 05's `LoraStageConfig` takes its defaults from these."
+    """One adapter's training settings (peft style: one config per method): its `mode`, and every knob of `LoraStageConfig` but the
+    stage-level ones, derived from it (`core.derived_settings`: same defaults, help and checks; `from_run_config(cfg, mode=...)`)."""
     mode: str = field(default="attention", metadata={"help": "'attention' (q, k, v, o only; FFN frozen) or 'all-linear'"})
-    r: int = field(default=8, metadata={"help": "LoRA rank"})
-    alpha: int = field(default=32, metadata={"help": "scaling numerator: the update is (alpha / r) B A"})
-    dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
-    epochs: int = field(default=1, metadata={"help": "passes over the training pairs"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps warming up"})
-    batch_size: int = field(default=8, metadata={"help": "pairs per micro-batch"})
-    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
-    max_len: int = field(default=384, metadata={"help": "tokens per pair; a longer pair's quoted source is shortened, never its answer"})
-    max_drop_fraction: float = field(default=0.01, metadata={"help": "share of pairs that may be dropped as too long even with their source shortened"})
-    fmt: str = field(default="answer_first", metadata={"help": "target field: 'answer_first', 'dc_format' or 'response' (the plain answer; stage 02's experts)"})
-    eval_fraction: float = field(default=0.15, metadata={"help": "share of source documents held out"})
-    hard_weighting: bool = field(default=True, metadata={"help": "weight samples by rationale difficulty"})
-    weight_cap: float = field(default=3.0, metadata={"help": "largest sample weight"})
-    weight_floor: float = field(default=0.25, metadata={"help": "smallest sample weight"})
-    save_steps: int = field(default=4, metadata={"help": "optimizer steps between checkpoints (when save_fraction is 0)"})
-    save_fraction: float = field(default=0.0, metadata={"help": "checkpoint every this share of an epoch's optimizer steps (0: every save_steps)"})
-    report_to: str = field(default="tensorboard", metadata={"help": "loggers, comma-separated: tensorboard, wandb (offline), mlflow, or none"})
-    resume: bool = field(default=True, metadata={"help": "continue an interrupted run from its last checkpoint"})
-    deepspeed: str = field(default="", metadata={"help": "DeepSpeed JSON config, used on CUDA"})
-    deepspeed_on_cpu: bool = field(default=False, metadata={"help": "use the DeepSpeed config on CPU too (DeepSpeed's CPU accelerator on gloo): how the tests run ZeRO-2 without a GPU"})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute each layer's activations in the backward pass (non-reentrant)"})
 
     def __post_init__(self):
         if self.mode not in LORA_MODES: raise ValueError(f"mode {self.mode!r}: expected one of {', '.join(LORA_MODES)}")
-        if self.fmt not in ("answer_first", "dc_format", "response"): raise ValueError(f"fmt {self.fmt!r}: expected 'answer_first', 'dc_format' or 'response'")
-        if not 0 < self.weight_floor <= 1 <= self.weight_cap: raise ValueError("need 0 < weight_floor <= 1 <= weight_cap")
-        if not 0 <= self.save_fraction <= 1: raise ValueError(f"save_fraction {self.save_fraction}: expected a share of an epoch in [0, 1]")
-        unknown = set(report_loggers(self.report_to)) - set(REPORTERS)
-        if unknown: raise ValueError(f"report_to {self.report_to!r}: unknown {sorted(unknown)}; expected some of {', '.join(REPORTERS)}, or 'none'")
-
-    @classmethod
-    def from_run_config(cls, cfg: RunConfig, mode: str) -> "LoraSettings":
-        return cls(mode=mode, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, epochs=cfg.lora_epochs, lr=cfg.lora_lr,
-                   warmup_ratio=cfg.lora_warmup_ratio, batch_size=cfg.lora_batch_size, grad_accum=cfg.lora_grad_accum, max_len=cfg.lora_max_len,
-                   max_drop_fraction=cfg.lora_max_drop_fraction,
-                   fmt=cfg.lora_format, eval_fraction=cfg.lora_eval_fraction, hard_weighting=cfg.lora_hard_weighting,
-                   weight_cap=cfg.lora_weight_cap, weight_floor=cfg.lora_weight_floor, save_steps=cfg.lora_save_steps, resume=cfg.lora_resume,
-                   save_fraction=cfg.lora_save_fraction, report_to=cfg.lora_report_to,
-                   deepspeed=cfg.lora_deepspeed, deepspeed_on_cpu=cfg.lora_deepspeed_on_cpu, gradient_checkpointing=cfg.lora_gradient_checkpointing)
 
 def lora_config(model, s: LoraSettings):
     "The `peft.LoraConfig` for `model`: explicit full module names, never a default."
@@ -446,7 +476,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
     `rows` by source document; `epochs_dir` keeps the adapter after each epoch; `timing_path` receives the step times (`step_timing`), with a profile of `profile_steps` (first, last) if given. Stage 05 passes `train_dc`, stage 02 each expert's cell."""
     from peft import get_peft_model
     from transformers.integrations import TensorBoardCallback
-    s = settings or LoraSettings.from_run_config(cfg, mode)
+    s = settings or LoraSettings.from_run_config(cfg, mode=mode)
     out, name = Path(out_dir), name or s.mode
     t0 = time.perf_counter()
     device = _device_for_rank(cfg.device)
@@ -647,14 +677,6 @@ def step_timing(clock: StepClock, batch_log: list, lengths: list[int], **about) 
         padded[step] = padded.get(step, 0) + len(idx) * max(lengths[i] for i in idx)
     steps = [{**s, "tokens": tokens.get(s["step"], 0), "padded_tokens": padded.get(s["step"], 0)} for s in clock.steps]
     return {**about, "peak_memory_bytes": clock.peak_bytes, "steps": steps, "profile": clock.profile}
-
-def parse_step_range(text: str) -> tuple[int, int] | None:
-    "'5-6' → (5, 6), '5' → (5, 5), '' → None; a ValueError for anything else."
-    if not text.strip(): return None
-    first, _, last = text.strip().partition("-")
-    a, b = int(first), int(last or first)
-    if not 1 <= a <= b: raise ValueError(f"{text!r}: expected first-last optimizer steps, 1 <= first <= last")
-    return a, b
 
 def step_throughput(timing: dict, warmup: int = 1) -> dict:
     "Tokens per second per process over the steps after `warmup` (profiled steps left out), the median step time, and the peak memory."
