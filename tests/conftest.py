@@ -10,16 +10,48 @@ CLI = str(BIN / "creativity-llm")
 
 def pytest_collection_modifyitems(config, items):
     import torch
-    if torch.cuda.is_available(): return
-    skip = pytest.mark.skip(reason="needs CUDA")
+    skip = None if torch.cuda.is_available() else pytest.mark.skip(reason="needs CUDA")
     for item in items:
-        if "gpu" in item.keywords: item.add_marker(skip)
+        if skip and "gpu" in item.keywords: item.add_marker(skip)
+        # side by side (`-n 2 --dist loadgroup`, tests/checks.sh): a file's tests stay on one worker, so its module fixtures are built once,
+        # and every user of the shared smoke run is on the worker that built it
+        item.add_marker(pytest.mark.xdist_group("smoke_run" if "smoke_run" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]))
+
+
+def pytest_terminal_summary(terminalreporter):
+    "Figures the tests measured (`record_property`), printed before the summary line: speed is read, never asserted (bench/ checks goals)."
+    figures = [f"{k} {v}" for reps in terminalreporter.stats.values() for r in reps for k, v in getattr(r, "user_properties", ()) if k.startswith("figure:")]
+    if figures: terminalreporter.write_line("measured: " + "; ".join(sorted(set(f.removeprefix("figure:") for f in figures))))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _hash_cache(tmp_path_factory):
     "Digests remembered by the tests' processes go to a folder of the session, not the user's cache."
     os.environ.setdefault("CREATIVITY_LLM_HASH_CACHE", str(tmp_path_factory.mktemp("file_hashes")))
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One smoke run (seed 0) shared by every test file that needs a finished pipeline: (run_dir, the command's result, wall seconds).
+    A test that changes a run works on a copy (`copy_run`). The runner logs each file it hashes, in a cache of the run's own, beside it."""
+    import time
+    run_dir = tmp_path_factory.mktemp("smoke") / "smoke"
+    hashes = run_dir.parent
+    t0 = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CREATIVITY_LLM_HASH_CACHE", str(hashes / "cache")); mp.setenv("CREATIVITY_LLM_HASH_LOG", str(hashes / "reads.log"))
+        mp.setenv("CREATIVITY_LLM_RACY_WINDOW_NS", "0")  # a file written just before the runner hashes it is remembered all the same: no timing in the test
+        r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
+    wall = time.perf_counter() - t0
+    assert r.returncode == 0, r.stdout + r.stderr
+    return run_dir, r, wall
+
+
+def copy_run(smoke_run, dest: Path) -> Path:
+    "A copy of the shared smoke run at `dest`, to change without touching the others' run."
+    import shutil
+    shutil.copytree(smoke_run[0], dest, ignore=shutil.ignore_patterns(".run.lock", ".manifest.lock"))
+    return dest
 
 
 def cli(*args, cwd=None, timeout=300, **kw) -> subprocess.CompletedProcess:

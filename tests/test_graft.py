@@ -145,8 +145,9 @@ def test_stage_on_a_synthetic_run(tmp_path):
     assert sp["ungraft_exact"] and sp["hash_before"] == sp["hash_after_ungraft"]
     assert sp["share_of_dense"] < 0.25 and sp["bytes"] == SkillPack.load(run / "06_graft" / "skillpacks" / "attention").nbytes
     assert sp["other_model"]["ungraft_exact"]
-    from creativity_llm.evaluation import grafted_adapters
-    assert grafted_adapters(run) == {"attention-skillpack": run / "06_graft" / "pack_adapters" / "attention"}  # stage 07 scores it
+    from creativity_llm.core import OfferedModel
+    from creativity_llm.graft import offered_models
+    assert offered_models(run) == {"attention-skillpack": OfferedModel(run / "06_graft" / "pack_adapters" / "attention", "retention-only")}  # stage 07 scores it
     assert {p["bands"] for p in res["curve"]} == {cfg.graft_bands, "32:rest"} and len(res["curve"]) == 4
     exact = next(p for p in res["curve"] if p["bands"] == "32:rest" and p["energy"] == 1.0)
     assert exact["loss"] == sp["tuned_loss"] and abs(exact["share_of_adapter"] - 1) < 0.01  # β = 1 in fp32 is the adapter itself

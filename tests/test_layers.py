@@ -6,18 +6,28 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from creativity_llm.core import STAGES
 
 PKG = ROOT / "creativity_llm"
-LAYERS = {
+LIBRARY = {
     "core": 0,                      # configuration base, registry, atomic writes, hashes, manifest
     "taxonomy": 1, "models": 1,     # the categories; loading models, adapters on one base
-    "sources": 2, "generate": 2,    # source documents; chat generation (local, HTTP)
+    "sources": 2, "generate": 2,    # source documents; chat generation (local, HTTP); generate is also stage 00's module
     "scorer": 3, "training": 3, "multiple_choice": 3, "serve": 3,  # shared machinery of several stages; the local server
     "judge": 4,                     # LLM-as-a-judge (generation + multiple-choice statistics)
-    "synthesis": 10, "experts": 11, "qubo": 12, "scoring": 13, "lora": 14, "graft": 15, "evaluation": 16,  # the stages, in order
-    "plan": 17,                     # the preflight: what the stages would do and need, from their own functions, before any runs
-    "pipeline": 20,                 # the runner and the command: composes every stage
 }
+# the stages' modules, from 10 in the registry's order: a stage inserted as 05a sits between 05 and 06 with no edit here
+STAGE_MODULES = [m for m in dict.fromkeys(s.module.removeprefix("creativity_llm.") for s in STAGES if s.module.startswith("creativity_llm.")) if m not in LIBRARY]
+LAYERS = {**LIBRARY, **{m: 10 + i for i, m in enumerate(STAGE_MODULES)}}
+LAYERS |= {"plan": max(LAYERS.values()) + 1,  # the preflight: what the stages would do and need, from their own functions, before any runs
+           "pipeline": max(LAYERS.values()) + 2}  # the runner and the command: composes every stage
+
+
+def test_stage_layers_follow_the_registry():
+    "Each stage's module sits above every earlier stage's, in registry order; the preflight and the runner above them all."
+    order = [s.module.removeprefix("creativity_llm.") for s in STAGES if s.module.removeprefix("creativity_llm.") in STAGE_MODULES]
+    assert order == STAGE_MODULES and [LAYERS[m] for m in order] == list(range(10, 10 + len(order)))
+    assert LAYERS["plan"] > max(LAYERS[m] for m in order) and LAYERS["pipeline"] > LAYERS["plan"]
 
 
 def _type_checking_only(node) -> bool:

@@ -1,5 +1,5 @@
 """Rules every notebook follows (see CONVENTIONS): parameters cells agree with the tiny preset, headers, clean outputs."""
-import ast
+import ast, itertools
 from pathlib import Path
 
 import nbformat
@@ -54,7 +54,21 @@ def test_parameters_check_catches_a_drifted_line(tmp_path):
                                           metadata={"tags": ["parameters"]})]
     nbformat.write(nb, tmp_path / "t.ipynb")
     problems = parameters_cell_problems(tmp_path / "t.ipynb")
-    assert len(problems) == 3 and "lora_r: int = 16" in problems[0] and "the nucleus" in problems[1] and "'lora_rank' is no configuration field" in problems[2]
+    assert len(problems) == 3 and "lora_r: int = 16" in problems[0] and "the nucleus" in problems[1] and "'lora_rank' is no key of the configuration" in problems[2]
+
+
+def test_parameters_check_compares_the_set_of_names(tmp_path):
+    "A stage notebook's parameters cell lists exactly the keys its stage declares: a missing one and a foreign one are both named."
+    from creativity_llm.core import STAGE_BY_ID
+    from creativity_llm.pipeline import parameters_cell
+    lines = parameters_cell(STAGE_BY_ID["04"]).splitlines()
+    cell = "\n".join([l for l in lines if not l.startswith("score_filter_qa")] + [parameter_line("lora_r")])
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(cell, metadata={"tags": ["parameters"]})]
+    nbformat.write(nb, tmp_path / "04_scoring.ipynb")
+    assert parameters_cell_problems(tmp_path / "04_scoring.ipynb") == [
+        "04_scoring.ipynb: 'lora_r' is no key stage 04_scoring declares",
+        "04_scoring.ipynb: the parameters cell lacks 'score_filter_qa', which stage 04_scoring declares"]
 
 
 def test_presets_are_valid():
@@ -101,7 +115,7 @@ def parameter_reassignments(nb_path) -> list[str]:
     for i, c in enumerate(nb.cells):
         if c.cell_type != "code" or "parameters" in c.metadata.get("tags", []): continue
         for name, line in _module_level_names(_cell_tree(c.source)):
-            if name == "cfg" and "RunConfig.from_params(globals())" in c.source and config_cells == 0: config_cells = 1; continue
+            if name == "cfg" and "stage_config(" in c.source and "globals())" in c.source and config_cells == 0: config_cells = 1; continue
             if name in guarded or name == "cfg": found.append(f"{nb_path.name} cell {i} line {line}: assigns '{name}'")
     return found
 
@@ -109,7 +123,7 @@ def parameter_reassignments(nb_path) -> list[str]:
 def test_parameter_check_catches_a_lesson_cell(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("seed: int = 0", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("cfg = RunConfig.from_params(globals())"),
+                nbformat.v4.new_code_cell('cfg = stage_config("00", globals())'),
                 nbformat.v4.new_code_cell("x = [seed for seed in range(3)]\ndef f(seed): return seed"),  # local scopes: fine
                 nbformat.v4.new_code_cell("for mode, seed in ((1, 2),): pass\nimport os as model\nwith open('x') as device: pass"),
                 nbformat.v4.new_code_cell("cfg = None")]
@@ -122,5 +136,20 @@ def test_parameter_check_catches_a_lesson_cell(tmp_path):
 def test_config_built_after_parameters_and_never_reassigned(nb_path):
     nb = nbformat.read(nb_path, as_version=4)
     i = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    assert "cfg = " in nb.cells[i + 1].source and ".from_params(globals())" in nb.cells[i + 1].source, "the cell after the parameters builds cfg"
+    want = f'cfg = stage_config("{nb_path.stem.split("_")[0]}", globals())'
+    assert want in nb.cells[i + 1].source, "the cell after the parameters builds cfg, the stage's declared view"
     assert parameter_reassignments(nb_path) == []
+
+
+def test_a_notebook_is_a_stage_if_and_only_if_it_is_registered():
+    "A notebook with a parameters cell is a registered stage's; lettered library notebooks (00a_models, …) have none."
+    with_params = {p.stem for p in ALL_NBS if any("parameters" in c.metadata.get("tags", []) for c in nbformat.read(p, as_version=4).cells)}
+    assert with_params == {s.slug for s in STAGES}
+
+
+def test_the_index_stage_table_counts_the_registry():
+    "README's stage table (from nbs/index.ipynb) has one row per registered stage, in registry order."
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("| stage | notebook | reads | writes |") + 2
+    rows = list(itertools.takewhile(lambda l: l.startswith("| "), lines[start:]))
+    assert [(r.split("|")[1].strip(), r.split("`")[1]) for r in rows] == [(s.id, s.slug) for s in STAGES]
