@@ -1,4 +1,4 @@
-import os, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -8,14 +8,16 @@ BIN = Path(sys.executable).parent
 CLI = str(BIN / "creativity-llm")
 
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on the machine's cores: one thread each (and in every process they start), not two that fight
+    os.environ.setdefault("OMP_NUM_THREADS", "1"); os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
-    skip = None if torch.cuda.is_available() else pytest.mark.skip(reason="needs CUDA")
+    if torch.cuda.is_available(): return
+    skip = pytest.mark.skip(reason="needs CUDA")
     for item in items:
-        if skip and "gpu" in item.keywords: item.add_marker(skip)
-        # side by side (`-n 2 --dist loadgroup`, tests/checks.sh): a file's tests stay on one worker, so its module fixtures are built once,
-        # and every user of the shared smoke run is on the worker that built it
-        item.add_marker(pytest.mark.xdist_group("smoke_run" if "smoke_run" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]))
+        if "gpu" in item.keywords: item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -32,19 +34,27 @@ def _hash_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    """One smoke run (seed 0) shared by every test file that needs a finished pipeline: (run_dir, the command's result, wall seconds).
-    A test that changes a run works on a copy (`copy_run`). The runner logs each file it hashes, in a cache of the run's own, beside it."""
-    import time
-    run_dir = tmp_path_factory.mktemp("smoke") / "smoke"
-    hashes = run_dir.parent
-    t0 = time.perf_counter()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CREATIVITY_LLM_HASH_CACHE", str(hashes / "cache")); mp.setenv("CREATIVITY_LLM_HASH_LOG", str(hashes / "reads.log"))
-        mp.setenv("CREATIVITY_LLM_RACY_WINDOW_NS", "0")  # a file written just before the runner hashes it is remembered all the same: no timing in the test
-        r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
-    wall = time.perf_counter() - t0
+    """One smoke run (seed 0) shared by every test that needs a finished pipeline, in every file and on every pytest-xdist worker (the
+    first to ask makes it under a file lock, the others wait and read it): (run_dir, the command's result, wall seconds). A test that
+    changes a run works on a copy (`copy_run`). The runner logs each file it hashes, in a cache of the run's own, beside it."""
+    import fcntl, time
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' base folders sit side by side in one
+    run_dir, done = shared / "smoke" / "smoke", shared / "smoke" / "result.json"
+    run_dir.parent.mkdir(exist_ok=True)
+    with open(shared / "smoke.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():
+            t0 = time.perf_counter()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("CREATIVITY_LLM_HASH_CACHE", str(run_dir.parent / "cache")); mp.setenv("CREATIVITY_LLM_HASH_LOG", str(run_dir.parent / "reads.log"))
+                mp.setenv("CREATIVITY_LLM_RACY_WINDOW_NS", "0")  # a file written just before the runner hashes it is remembered all the same: no timing in the test
+                r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
+            done.write_text(json.dumps({"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr, "wall": time.perf_counter() - t0}))
+    res = json.loads(done.read_text())
+    r = subprocess.CompletedProcess(["creativity-llm", "run", "--preset", "smoke"], res["returncode"], res["stdout"], res["stderr"])
     assert r.returncode == 0, r.stdout + r.stderr
-    return run_dir, r, wall
+    return run_dir, r, res["wall"]
 
 
 def copy_run(smoke_run, dest: Path) -> Path:
