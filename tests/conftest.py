@@ -32,22 +32,24 @@ def _hash_cache(tmp_path_factory):
     os.environ.setdefault("CREATIVITY_LLM_HASH_CACHE", str(tmp_path_factory.mktemp("file_hashes")))
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """One smoke run (seed 0) shared by every test that needs a finished pipeline, in every file and on every pytest-xdist worker (the
-    first to ask makes it under a file lock, the others wait and read it): (run_dir, the command's result, wall seconds). A test that
-    changes a run works on a copy (`copy_run`). The runner logs each file it hashes, in a cache of the run's own, beside it."""
-    import fcntl, time
+def _shared_tmp(tmp_path_factory) -> Path:
+    "The session's temporary folder, which pytest-xdist's workers share (each has a base folder of its own inside it)."
     base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' base folders sit side by side in one
-    run_dir, done = shared / "smoke" / "smoke", shared / "smoke" / "result.json"
-    run_dir.parent.mkdir(exist_ok=True)
-    with open(shared / "smoke.lock", "w") as lock:
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _smoke(folder: Path):
+    """The smoke run in `folder`, made by the first process to ask for it (under a file lock; the others wait and read its result).
+    The runner logs each file it hashes, in a cache of the run's own, beside it."""
+    import fcntl, time
+    run_dir, done = folder / "smoke", folder / "result.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.is_file():
             t0 = time.perf_counter()
             with pytest.MonkeyPatch.context() as mp:
-                mp.setenv("CREATIVITY_LLM_HASH_CACHE", str(run_dir.parent / "cache")); mp.setenv("CREATIVITY_LLM_HASH_LOG", str(run_dir.parent / "reads.log"))
+                mp.setenv("CREATIVITY_LLM_HASH_CACHE", str(folder / "cache")); mp.setenv("CREATIVITY_LLM_HASH_LOG", str(folder / "reads.log"))
                 mp.setenv("CREATIVITY_LLM_RACY_WINDOW_NS", "0")  # a file written just before the runner hashes it is remembered all the same: no timing in the test
                 r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
             done.write_text(json.dumps({"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr, "wall": time.perf_counter() - t0}))
@@ -55,6 +57,21 @@ def smoke_run(tmp_path_factory):
     r = subprocess.CompletedProcess(["creativity-llm", "run", "--preset", "smoke"], res["returncode"], res["stdout"], res["stderr"])
     assert r.returncode == 0, r.stdout + r.stderr
     return run_dir, r, res["wall"]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One smoke run (seed 0) per worker, shared by every test of that worker that needs a finished pipeline: (run_dir, the command's
+    result, wall seconds). A test that changes a run works on a copy (`copy_run`)."""
+    return _smoke(_shared_tmp(tmp_path_factory) / f"smoke-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+
+
+@pytest.fixture
+def second_smoke_run(smoke_run, tmp_path_factory):
+    "Another smoke run of the same command in another folder and process: another worker's (waiting for it), else one made now."
+    shared, mine = _shared_tmp(tmp_path_factory), smoke_run[0].parent
+    others = sorted(p for p in shared.glob("smoke-*") if p != mine and p.is_dir())
+    return _smoke(others[0] if others else shared / "smoke-second")
 
 
 def copy_run(smoke_run, dest: Path) -> Path:
