@@ -21,5 +21,5 @@ $BIN/python tests/readme.py --check
 echo "== nbdev-test"
 $BIN/nbdev-test --timing 2>&1 | grep -v "Kernel is running over TCP"
 
-echo "== pytest (two workers side by side, a file's tests on one; they share one smoke run: tests/conftest.py)"
-exec $BIN/python -m pytest tests -q -p no:cacheprovider -n 2 --dist loadfile --durations=10
+echo "== pytest (two workers side by side, one thread each; each makes one smoke run for its tests: tests/conftest.py)"
+exec $BIN/python -m pytest tests -q -p no:cacheprovider -n 2 --dist load --durations=10

@@ -117,7 +117,8 @@ def test_deepspeed_zero2_on_the_cpu_accelerator_trains_saves_lora_only_and_resum
     # LoRA-only, but for the micro model's tied output embedding: DeepSpeed drops frozen parameters by the name named_parameters()
     # gives them, and a tied weight is named once (as the input embedding), so its second name stays in the checkpoint
     assert frozen == ["base_model.model.lm_head.weight"] and len(module) == 1 + 2 * 8, sorted(module)
-    assert len(list(ckpts.glob("checkpoint-*/global_step*/*optim_states.pt"))) == 2  # ZeRO-2: one optimizer shard per rank
+    first = states[0].parents[1]  # checkpoint-N: under load a second checkpoint may be written before the kill lands
+    assert len(list(first.glob("global_step*/*optim_states.pt"))) == 2  # ZeRO-2: one optimizer shard per rank
     r = subprocess.run(launch(killed), env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     again = json.loads((stage_dir(killed, "05") / "logs" / "attention_stats.json").read_text())
