@@ -344,7 +344,7 @@ class StageContract:
     metrics: Callable  # metrics(result) -> dict: what the manifest records of a result
     uses: tuple[str, ...] = ()  # configuration keys it reads beyond its own class's: shared ones (RunSettings) and other stages'
     models: Callable | None = None  # models(run_dir) -> {name: OfferedModel}: what it offers stage 07, found in its folder
-    planned_models: Callable | None = None  # planned_models(cfg) -> int: how many models it will offer stage 07 (the preflight's count)
+    planned_models: Callable | None = None  # planned_models(cfg) -> {role: count}: how many models it will offer stage 07 (the preflight's count)
     plan: Callable | None = None  # plan(cfg, counts) -> {prompts, prompt_tokens, generated_tokens, trained_tokens}: its share of the preflight
 
     @property
