@@ -44,7 +44,7 @@ def compare_with_lm_eval(model, tok, items, lang: str, folder, batch_size: int =
     theirs_ll = [np.array([r[0] for r in s["filtered_resps"]], float) for s in samples]
     metrics = {k: res["results"][name][f"{k},none"] for k in ("acc", "acc_norm", "acc_bytes")}
     rows = ours["items"]
-    return {"n": len(items), "ours": {k: ours[k] for k in ("acc", "acc_norm", "acc_bytes")}, "lm_eval": metrics,
+    return {"n": len(items), "ours": {k: ours[k] for k in ("acc", "acc_norm", "acc_bytes")}, "lm_eval": metrics, "items": rows,
             "max_abs_loglik_diff": max(float(np.max(np.abs(np.array(r["loglik"]) - t))) for r, t in zip(rows, theirs_ll)),
             "correct": {k: ([float(r[pred] == r["label"]) for r in rows], [float(s[k]) for s in samples])
                         for k, pred in (("acc", "pred"), ("acc_norm", "pred_norm"), ("acc_bytes", "pred_bytes"))}}
