@@ -204,7 +204,7 @@ def report(a) -> str:
                   f"DeepSpeed {'on (' + m0['deepspeed_config'] + ')' if m0['deepspeed'] else 'off'}, gradient checkpointing "
                   f"{'on' if m0['gradient_checkpointing'] else 'off'}, hard-sample weighting off (its difficulty pass runs before training, "
                   f"outside the timed steps), {m0['device']}. Tokens/s per process over the steps after warm-up, each step timed from its "
-                  f"first micro-batch to its optimizer step (`training.StepClock`, the device synchronised). "
+                  f"first micro-batch to its optimizer step (`trainer.StepClock`, the device synchronised). "
                   f"MFU = 4·N·tokens/s ÷ peak (forward 2N + the frozen base's input-gradient backward 2N); with recomputation "
                   f"{'6N' if m0['gradient_checkpointing'] else '4N'}. N counts every frozen parameter, the input embedding's too.", "",
                   "| mode | trainable | timed steps (warm-up) | median step s | tokens/s | MFU vs 989 TFLOP/s | MFU vs measured peak | with recomputation vs 989 | peak memory GiB | tokens/s incl. logging |",

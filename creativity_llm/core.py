@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #695b98f9
 from __future__ import annotations
-import contextvars, fcntl, hashlib, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time, typing, uuid
+import contextvars, fcntl, functools, hashlib, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time, typing, uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import import_module, metadata, util
@@ -14,14 +14,14 @@ from typing import Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'COARSE_WINDOW_NS', 'INFERENCE_DTYPES', 'LOCAL_MODEL_KEYS', 'SAMPLING_KEYS',
-           'TEACHER_KEYS', 'ENGINE_KEYS', 'MODEL_ROLES', 'STAGES', 'STAGE_BY_ID', 'STAGE_BY_SLUG', 'atomic_path',
-           'atomic_write', 'write_json', 'write_jsonl', 'cache_root', 'hash_cache_dir', 'file_sha256',
-           'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of', 'require',
-           'StageConfig', 'RunSettings', 'derived_settings', 'configs_dir', 'available_presets', 'StageIncomplete',
-           'StageWaiting', 'UndeclaredRead', 'OfferedModel', 'StageContract', 'DeclaredConfig', 'reading_as', 'Stage',
-           'registry', 'offered_models', 'planned_models', 'stage_dir', 'package_versions', 'git_describe', 'Manifest',
-           'record_metrics', 'stage_is_current', 'run_lock']
+__all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'COARSE_WINDOW_NS', 'no_grad', 'inference_mode', 'INFERENCE_DTYPES',
+           'LOCAL_MODEL_KEYS', 'SAMPLING_KEYS', 'TEACHER_KEYS', 'ENGINE_KEYS', 'MODEL_ROLES', 'STAGES', 'STAGE_BY_ID',
+           'STAGE_BY_SLUG', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'cache_root', 'hash_cache_dir',
+           'file_sha256', 'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of',
+           'require', 'StageConfig', 'RunSettings', 'derived_settings', 'configs_dir', 'available_presets',
+           'StageIncomplete', 'StageWaiting', 'UndeclaredRead', 'OfferedModel', 'StageContract', 'DeclaredConfig',
+           'reading_as', 'Stage', 'registry', 'offered_models', 'planned_models', 'stage_dir', 'package_versions',
+           'git_describe', 'Manifest', 'record_metrics', 'stage_is_current', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -137,6 +137,19 @@ def finite(o):
     if isinstance(o, np.integer): return int(o)
     return o
 
+
+# %% ../nbs/00_core.ipynb #4c8e2b7c
+def _under_torch(mode: str):
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            import torch
+            with getattr(torch, mode)(): return fn(*args, **kwargs)
+        return run
+    decorate.__doc__ = f"Run the function under `torch.{mode}()`, torch imported at the call, not where the function is defined."
+    return decorate
+
+no_grad, inference_mode = _under_torch("no_grad"), _under_torch("inference_mode")
 
 # %% ../nbs/00_core.ipynb #bfe34a5d
 class ConfigError(ValueError):

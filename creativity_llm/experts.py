@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
 
-from .core import (ENGINE_KEYS, LOCAL_MODEL_KEYS, SAMPLING_KEYS, ConfigError, StageConfig, StageContract, StageIncomplete, atomic_path, file_sha256, json_sha256, knob, one_of,
+from .core import (ENGINE_KEYS, LOCAL_MODEL_KEYS, SAMPLING_KEYS, ConfigError, StageConfig, StageContract, StageIncomplete, atomic_path, file_sha256, inference_mode, json_sha256, knob, one_of,
                                  require, stage_dir, write_json, write_jsonl)
 from .generate import TransformersGenerator, engine_generator
 from .models import describe_model
 from .scorer import SCORER_KEYS, PatentQualityScorer, ReferenceCorpus, clear_caches, scorer_config
 from .synthesis import EVAL_HELDOUT, SEED_PAIRS, SYSTEM
 from .taxonomy import CATEGORIES
-from .training import LORA_MODES, LoraSettings, result_settings, train_adapter, training_code_sha256
-if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
+from .training import LORA_MODES, LoraSettings, result_settings, training_code_sha256
+if TYPE_CHECKING:  # for annotations only: the composed configuration lives above the stages; torch is imported where it is used
+    import torch
+    from creativity_llm.pipeline import RunConfig
 
 # %% auto #0
 __all__ = ['EXPERTS_TABLE', 'EXPERT_CARD', 'ADAPTERS', 'CATEGORY_ORDER', 'EXPERT_FIXED', 'EXPERT_LORA_KEYS', 'CONTRACT',
@@ -95,9 +96,10 @@ def probe_prompts(heldout: list[dict], per_category: int) -> list[dict]:
     return out
 
 # %% ../nbs/02_experts.ipynb #d05a9679
-@torch.inference_mode()
+@inference_mode
 def answer_embeddings(model, tok, prompts: list[str], answers: list[str], batch_size: int = 8) -> np.ndarray:
     "Mean last hidden state of `model` over the answer tokens of each prompt + answer (rows of the returned array)."
+    import torch
     vecs = []
     for b in range(0, len(prompts), batch_size):
         ids, masks = [], []
@@ -212,6 +214,7 @@ def train_expert(cfg: RunConfig, run_dir, cell: dict, probes: list[dict], scorer
     if done and done["fingerprint"] == fp: return done
     bank, t0 = bank_dir(run_dir), time.perf_counter()
     (bank / "profiles" / f"{cell['id']}.json").unlink(missing_ok=True)  # the adapter is about to change: no profile may vouch for it
+    from creativity_llm.trainer import train_adapter  # torch and the Trainer: imported when an expert is trained
     stats = train_adapter(cfg, bank, cfg.expert_mode, with_system(train), eval_rows=with_system(val), keep_model=True, log=log,
                           settings=expert_settings(cfg), name=cell["id"])
     model, tok = stats.pop("model"), stats.pop("tokenizer")
@@ -258,11 +261,13 @@ def plan_experts(cfg: RunConfig, run_dir) -> dict:
 
 def experts_at_once(cfg) -> int:
     "How many experts train at once: `expert_processes`, or one per visible GPU on CUDA; 1 on CPU."
+    import torch
     return cfg.expert_processes or (torch.cuda.device_count() if cfg.device != "cpu" and torch.cuda.is_available() else 1)
 
 def train_in_processes(cfg: RunConfig, run_dir, indices: list[int], processes: int, log=print) -> None:
     """Train the experts `indices` in `processes` worker processes at once (`creativity-llm experts`, as an array task would), each
     with a share of them and, on CUDA, one GPU of its own: never one process over several GPUs. Logs in the bank's `.launch/`."""
+    import torch
     import yaml
     launch = bank_dir(run_dir) / ".launch"
     config = launch / "config.yaml"

@@ -9,13 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import httpx
-import torch
-from transformers import LogitsProcessor, LogitsProcessorList
-from .core import (LOCAL_MODEL_KEYS, SAMPLING_KEYS, TEACHER_KEYS, ConfigError, RunSettings, StageConfig, StageWaiting, atomic_write, json_sha256,
-                                 stage_dir, StageContract, tree_sha256, write_json, write_jsonl)
+from .core import (LOCAL_MODEL_KEYS, SAMPLING_KEYS, TEACHER_KEYS, ConfigError, RunSettings, StageConfig, StageWaiting, atomic_write, inference_mode,
+                                 json_sha256, stage_dir, StageContract, tree_sha256, write_json, write_jsonl)
 from .models import describe_model, load_model
 from tqdm import tqdm  # plain text bars: they read well in papermill logs and batch-job output
+if TYPE_CHECKING: import torch  # annotations only: torch and transformers are imported where they are used
 
 # %% auto #0
 __all__ = ['GENERATION_VERSION', 'REQUESTS_SUFFIX', 'RESULTS_SUFFIX', 'RETRY_STATUS', 'MODEL_INFO', 'GENERATION_CHECK',
@@ -132,6 +133,7 @@ def stage_answer_cache(run_dir, stage_id: str, name: str, log=print) -> AnswerCa
 # %% ../nbs/00b_generate.ipynb #669cab39
 def nucleus(scores: torch.Tensor, temperature: float, top_p: float, window: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     "(token ids, probabilities) of each row's top-p set of `scores / temperature`, largest first; rows are padded with probability 0."
+    import torch
     logits = scores.float() / temperature
     logz, vocab = torch.logsumexp(logits, -1, keepdim=True), logits.shape[-1]
     k = vocab if top_p >= 1 else min(window, vocab)
@@ -144,13 +146,15 @@ def nucleus(scores: torch.Tensor, temperature: float, top_p: float, window: int 
     p = p * keep
     return ids, p / p.sum(-1, keepdim=True)
 
-class NucleusSampler(LogitsProcessor):
+class NucleusSampler:
     """Temperature and top-p sampling for greedy search: draws from `nucleus` and leaves the drawn token the only finite score.
-    With `row_seeds`, each row draws from its own seeded generator: a row's draws do not depend on the other rows of the batch."""
+    With `row_seeds`, each row draws from its own seeded generator: a row's draws do not depend on the other rows of the batch.
+    A logits processor as transformers calls one, `(input_ids, scores) -> scores` (its `LogitsProcessor` base adds nothing)."""
     def __init__(self, temperature: float, top_p: float, window: int = 1024, row_seeds: list[int] | None = None):
         self.temperature, self.top_p, self.window, self.row_seeds, self._rngs = temperature, top_p, window, row_seeds, None
 
     def __call__(self, input_ids, scores):
+        import torch
         ids, p = nucleus(scores, self.temperature, self.top_p, self.window)
         if self.row_seeds is None: picks = torch.multinomial(p, 1)
         else:
@@ -187,8 +191,10 @@ class TransformersGenerator:
             return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=not prefill, continue_final_message=prefill)
         return "\n\n".join(m["content"] for m in msgs) + ("" if prefill else "\n\n")
 
-    @torch.inference_mode()
+    @inference_mode
     def _batch(self, texts: list[str], s: Sampling, seed: int, row_seeds: list[int] | None = None) -> list[str]:
+        import torch
+        from transformers import LogitsProcessorList
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
         kw = dict(max_new_tokens=s.max_new_tokens, pad_token_id=self.tok.pad_token_id, do_sample=False, temperature=None, top_p=None, top_k=None)
         if s.temperature > 0: kw["logits_processor"] = LogitsProcessorList([NucleusSampler(s.temperature, s.top_p, row_seeds=row_seeds)])
@@ -204,7 +210,7 @@ class TransformersGenerator:
 
     def _key(self, texts: list[str], s: Sampling, seed: int) -> str:
         if not self.identity: raise ValueError("a TransformersGenerator with a cache needs identity: the model (and adapter) its answers come from")
-        import transformers
+        import torch, transformers
         where = f"{self.identity}|{str(self.model.dtype).replace('torch.', '')}|{self.model.device.type}|torch {torch.__version__}|transformers {transformers.__version__}"
         return answer_key(where, texts, s.settings(), seed)
 

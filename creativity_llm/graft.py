@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
 
 from .core import (LOCAL_MODEL_KEYS, ConfigError, OfferedModel, StageConfig, StageContract, atomic_path, derived_settings, finite,
-                                 json_sha256, knob, require, stage_dir, write_json)
+                                 inference_mode, json_sha256, knob, no_grad, require, stage_dir, write_json)
 from .experts import EXPERT_CARD, EXPERTS_TABLE, with_system
 from .lora import mode_key, training_rows, tuned_adapters
 from .models import ModelSet, adapter_name, load_model, sort_config_sets
@@ -24,7 +22,9 @@ from .multiple_choice import (KL_MAX_BATCH, bootstrap_ci, evaluate_mc, general_p
 from .scoring import TRAIN_DC
 from .synthesis import SEED_PAIRS
 from .training import answer_logits, collate, encode_pair, split_by_source
-if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
+if TYPE_CHECKING:  # for annotations only: the composed configuration lives above the stages; torch is imported where it is used
+    import torch
+    from creativity_llm.pipeline import RunConfig
 
 # %% auto #0
 __all__ = ['SKILLPACKS', 'PACK_ADAPTERS', 'QUANT_BITS', 'RAW_BITS', 'ARCH_FIELDS', 'GRAFT_STAGE_ONLY', 'FUSIONS', 'CONTRACT',
@@ -92,6 +92,7 @@ def dense_deltas(base, tuned) -> dict[str, torch.Tensor]:
 # %% ../nbs/06_graft.ipynb #0958c099
 def lowrank_svd(B: torch.Tensor, A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "(U, S, V) with B @ A = U diag(S) Vᵀ, from QR factors of B and Aᵀ and the SVD of the r×r core."
+    import torch
     qb, rb = torch.linalg.qr(B)
     qa, ra = torch.linalg.qr(A.T)
     uc, s, vch = torch.linalg.svd(rb @ ra.T)
@@ -99,6 +100,7 @@ def lowrank_svd(B: torch.Tensor, A: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 def dense_svd(delta: torch.Tensor, max_rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "(U, S, V) of a dense delta: the full thin SVD, or a randomised one when only a few of many directions are wanted."
+    import torch
     m, n = delta.shape
     if min(m, n) > 2048 and max_rank < min(m, n) // 8:
         with torch.random.fork_rng(devices=[]):
@@ -110,6 +112,7 @@ def dense_svd(delta: torch.Tensor, max_rank: int) -> tuple[torch.Tensor, torch.T
 def energy_rank(s: torch.Tensor, energy: float, max_rank: int, total: float | None = None) -> int:
     """The smallest k whose leading singular values hold `energy` of the delta's Σσ² (`total`, if `s` holds only the leading ones),
     at most `max_rank` (0 for a zero delta)."""
+    import torch
     e = s.double() ** 2
     total = float(e.sum()) if total is None else total
     if total <= 0: return 0
@@ -118,7 +121,7 @@ def energy_rank(s: torch.Tensor, energy: float, max_rank: int, total: float | No
     return max(1, min(k, max_rank, len(s)))
 
 # %% ../nbs/06_graft.ipynb #7f7abfba
-QUANT_BITS, RAW_BITS = (2, 4, 8), {16: torch.float16, 32: torch.float32}
+QUANT_BITS, RAW_BITS = (2, 4, 8), {16: "float16", 32: "float32"}  # raw bands: torch dtypes by name
 
 def parse_bands(spec: str) -> list[tuple[int, int | None]]:
     "'8:20,4:180,2:rest' → [(8, 20), (4, 180), (2, None)]; None = every remaining vector."
@@ -156,6 +159,7 @@ def check_bands(spec: str) -> list[tuple[int, int | None]]:
 # %% ../nbs/06_graft.ipynb #b6dea1f7
 def pack_codes(q: torch.Tensor, bits: int) -> torch.Tensor:
     "Codes in [0, 2^bits) (uint8, last dimension a multiple of 8 / bits) packed 8 / bits to a byte."
+    import torch
     per = 8 // bits
     q = q.to(torch.uint8).reshape(*q.shape[:-1], -1, per)
     out = torch.zeros(q.shape[:-1], dtype=torch.uint8)
@@ -164,11 +168,13 @@ def pack_codes(q: torch.Tensor, bits: int) -> torch.Tensor:
 
 def unpack_codes(packed: torch.Tensor, bits: int) -> torch.Tensor:
     "Inverse of `pack_codes`."
+    import torch
     per, mask = 8 // bits, (1 << bits) - 1
     return torch.stack([(packed >> (bits * i)) & mask for i in range(per)], -1).reshape(*packed.shape[:-1], -1)
 
 def quantize_rows(x: torch.Tensor, bits: int, group: int) -> dict[str, torch.Tensor]:
     "Round-to-nearest of each row of `x` in groups of `group` values: packed codes, fp16 step and offset per group."
+    import torch
     k, d = x.shape
     g = min(group, d)
     pad = (-d) % g
@@ -257,6 +263,7 @@ class SkillPackConfig:
 # %% ../nbs/06_graft.ipynb #94e23d73
 def tensors_sha256(named) -> str:
     "sha256 of (name, tensor) pairs: names, dtypes, shapes and bytes, whatever the dtype (bf16 has no numpy type) or device."
+    import torch
     import hashlib
     h = hashlib.sha256()
     for name, t in named:
@@ -271,15 +278,17 @@ def _module_sha256(t: dict, name: str) -> str:
 
 def _store_vectors(t: dict, key: str, vectors: torch.Tensor, split: list[tuple[int, int]], group: int):
     "Columns of `vectors` (d × k), band by band, under `key`{band}.*."
+    import torch
     at = 0
     for b, (bits, n) in enumerate(split):
         rows = vectors[:, at:at + n].T.contiguous()
-        if bits in RAW_BITS: t[f"{key}{b}.raw"] = rows.to(RAW_BITS[bits])
+        if bits in RAW_BITS: t[f"{key}{b}.raw"] = rows.to(getattr(torch, RAW_BITS[bits]))
         else: t.update({f"{key}{b}.{part}": v for part, v in quantize_rows(rows, bits, group).items()})
         at += n
 
 def _load_vectors(t: dict, key: str, split: list[tuple[int, int]], d: int, group: int) -> torch.Tensor:
     "The d × k matrix `_store_vectors` stored."
+    import torch
     cols = []
     for b, (bits, n) in enumerate(split):
         rows = t[f"{key}{b}.raw"].float() if bits in RAW_BITS else dequantize_rows({p: t[f"{key}{b}.{p}"] for p in ("codes", "step", "zero")}, bits, d, group)
@@ -288,6 +297,7 @@ def _load_vectors(t: dict, key: str, split: list[tuple[int, int]], d: int, group
 
 def _gram_error(u, s, v, uq, sq, vq) -> float:
     "‖U diag(s) Vᵀ − Uq diag(sq) Vqᵀ‖_F / ‖U diag(s) Vᵀ‖_F from Gram matrices (V orthonormal in the reference)."
+    import torch
     X, Y = torch.cat([u * s, -(uq.double() * sq)], 1), torch.cat([v, vq.double()], 1)
     err2 = float(((X.T @ X) * (Y.T @ Y)).sum().clamp(min=0))
     ref2 = float(((u * s).T @ (u * s) * (v.T @ v)).sum())
@@ -311,6 +321,7 @@ def _compress_lowrank(name, u, s, v, cfg: SkillPackConfig, bands, t: dict, dense
             "bands": [list(b) for b in split], "energy": float(e[:k].sum() / total) if total > 0 else 1.0, "rel_error": rel_error}
 
 def _compress_pruned(name, delta: torch.Tensor, density: float, t: dict) -> dict:
+    import torch
     flat = delta.reshape(-1)
     keep = max(1, round(density * flat.numel()))
     idx = torch.topk(flat.abs(), keep, sorted=False).indices.sort().values
@@ -400,6 +411,7 @@ class SkillPack:
 
     def delta(self, n: str) -> torch.Tensor:
         "The decoded dense delta of module `n` (float32)."
+        import torch
         info = self.modules[n]
         if info["method"] == "svd":
             b, a = self.factors(n)
@@ -464,9 +476,10 @@ class Graft:
     originals: dict[str, torch.Tensor]
     before: str
 
-@torch.no_grad()
+@no_grad
 def graft(model, pack: SkillPack, weight: float = 1.0) -> Graft:
     "Add `weight` × the pack's deltas to `model` in place; nothing is changed unless every module fits."
+    import torch
     check_fits(model, pack)
     deltas = {n: pack.delta(n) for n in pack.modules}  # decoded before the first weight changes
     for n, d in deltas.items():
@@ -482,7 +495,7 @@ def graft(model, pack: SkillPack, weight: float = 1.0) -> Graft:
         raise
     return Graft(pack.name, originals, before)
 
-@torch.no_grad()
+@no_grad
 def ungraft(model, g: Graft) -> str:
     "Restore the weights `graft` changed, bit for bit; returns the state hash (checked against the one before grafting)."
     for n, w in g.originals.items(): model.get_parameter(n).copy_(w)
@@ -491,9 +504,11 @@ def ungraft(model, g: Graft) -> str:
     return after
 
 # %% ../nbs/06_graft.ipynb #8517aefe
-@torch.no_grad()
+@no_grad
 def heldout_nll(model, tok, rows: list[dict], fmt: str = "answer_first", max_len: int = 384, batch_size: int = 4) -> float:
     "Mean NLL per answer token of `rows` (stage 05's `encode_pair` rendering), over all their answer tokens."
+    import torch
+    import torch.nn.functional as F
     enc = sorted((e for e in (encode_pair(r, tok, fmt, max_len) for r in rows) if e is not None), key=lambda e: len(e["input_ids"]))
     if not enc: raise ValueError("heldout_nll: no pair has an answer token within max_len")
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -516,6 +531,7 @@ def retained_gain(base_loss: float, tuned_loss: float, loss: float) -> float | N
 def pack_to_adapter(pack: SkillPack, folder, rank: int | None = None) -> Path:
     """Write a low-rank SkillPack as a peft LoRA adapter folder (B = U diag(S), A = Vᵀ, scale 1), every module zero-padded to `rank`
     (default: the pack's largest; peft's Arrow router needs one rank across the packs it routes between)."""
+    import torch
     from peft import LoraConfig
     from safetensors.torch import save_file
     odd = [n for n, m in pack.modules.items() if m["method"] != "svd" or not n.endswith(".weight")]
@@ -544,6 +560,7 @@ FUSIONS = {"weighted": "cat", "TIES": "ties_svd", "DARE": "dare_linear_svd"}
 
 def fuse(peft_model, names: list[str], method: str, weight: float = 1.0, density: float = 0.5, seed: int = 0, as_name: str | None = None) -> str:
     "Combine the adapters `names` of `peft_model` into a new adapter by `method` ('weighted', 'TIES' or 'DARE'); returns its name."
+    import torch
     if method not in FUSIONS: raise ValueError(f"fusion {method!r}: expected one of {', '.join(FUSIONS)}")
     as_name = as_name or f"{method}:{'+'.join(names)}"
     kw = {}
@@ -638,7 +655,7 @@ def _adapter_bytes(folder) -> int:
     from safetensors.torch import load_file
     return sum(t.numel() * t.element_size() for t in load_file(str(Path(folder) / "adapter_model.safetensors")).values())
 
-@torch.inference_mode()
+@inference_mode
 def passage_logprobs(model, tok, passages: list[str], batch_size: int) -> list[torch.Tensor]:
     "Per passage: the model's log-softmax over the vocabulary at its real positions (stage 07's measure)."
     out, batch_size = [], min(KL_MAX_BATCH, batch_size)

@@ -11,13 +11,14 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .core import LOCAL_MODEL_KEYS, DeclaredConfig, OfferedModel, StageConfig, StageContract, atomic_path, knob, require, stage_dir, write_json
 from .models import converted_gguf_dir, load_model, pick_device, resolve_model
 from .scoring import TRAIN_DC
-from .training import LORA_MODES, LoraSettings, LoraStageConfig, parse_step_range, resolve_repo_path, split_by_source, step_throughput, train_adapter
-if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
+from .training import LORA_MODES, LoraSettings, LoraStageConfig, parse_step_range, resolve_repo_path, split_by_source, step_throughput
+if TYPE_CHECKING:  # for annotations only: the composed configuration lives above the stages; torch is imported where it is used
+    import torch
+    from creativity_llm.pipeline import RunConfig
 
 # %% auto #0
 __all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'TIMING', 'MODE_ORDER', 'MERGE_TOLERANCE', 'LARGE_FLOAT32_TOLERANCE', 'CONTRACT',
@@ -52,6 +53,7 @@ def write_train_dc(run_dir, rows: list[dict]) -> Path:
 # %% ../nbs/05_lora.ipynb #1a09e5c8
 def train_mode(cfg, run_dir, mode: str, rows: list[dict] | None = None, log=print, keep_model: bool = False) -> dict:
     "Train stage 05's adapter `mode` on `rows` (default `train_dc`) into `05_lora/adapters/<mode>`; return its statistics (its step times go to `.timing/<mode>.json`)."
+    from creativity_llm.trainer import train_adapter  # torch and the Trainer: imported when an adapter is trained
     out = stage_dir(run_dir, "05")
     return train_adapter(cfg, out, mode, training_rows(run_dir) if rows is None else rows, log, keep_model,
                          epochs_dir=out / ".epochs" / mode, log_prefix="[05] ", timing_path=out / TIMING / f"{mode}.json",
@@ -97,7 +99,7 @@ def planned_models(cfg) -> dict[str, int]:
 
 
 # %% ../nbs/05_lora.ipynb #df72b400
-_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}  # torch dtypes by name
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".ckpt")
 
 def safetensors_header(path) -> tuple[int, dict]:
@@ -144,6 +146,7 @@ def _read_exactly(f, n: int, src: Path) -> bytes:
 
 def _merge_shard(src: Path, dst: Path, deltas: dict, chunk: int = 64 << 20) -> int:
     "Write `src` with each tensor named in `deltas` merged; the header, and every other tensor, are copied as bytes. Returns tensors merged."
+    import torch
     n, header = safetensors_header(src)
     tensors = sorted(((k, v) for k, v in header.items() if k != "__metadata__"), key=lambda kv: kv[1]["data_offsets"][0])
     end_of_data = 8 + n + max((v["data_offsets"][1] for _, v in tensors), default=0)
@@ -159,7 +162,7 @@ def _merge_shard(src: Path, dst: Path, deltas: dict, chunk: int = 64 << 20) -> i
                 while left: left -= fout.write(_read_exactly(fin, min(chunk, left), src))
                 continue
             buf = bytearray(_read_exactly(fin, end - begin, src))
-            w = torch.frombuffer(buf, dtype=_SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
+            w = torch.frombuffer(buf, dtype=getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])).reshape(info["shape"])
             exact = torch.float64 if w.dtype == torch.float64 else torch.float32
             out = (w.to(exact) + _delta_weight(*deltas[name]).to(exact)).to(w.dtype).contiguous()
             fout.write(memoryview(out.reshape(-1).view(torch.uint8).numpy()))
@@ -210,10 +213,12 @@ def _merge_base_dir(cfg, scratch: Path) -> Path:
     return scratch
 
 def _prompt_logits(model, enc, small: bool) -> torch.Tensor:
+    import torch
     with torch.no_grad(): return (model.double() if small else model)(**enc).logits.double()
 
 def _merge_in_memory(cfg, adapter_dir, out_dir: Path) -> dict:
     "peft's `merge_and_unload` on the base loaded in fp32, saved in the base's dtype: for bases whose files the streamed merge cannot read by name."
+    import torch
     from peft import PeftModel
     from transformers import AutoConfig
     base, _ = load_model(cfg.model, device="cpu", dtype="float32", cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
@@ -228,6 +233,7 @@ def _merge_in_memory(cfg, adapter_dir, out_dir: Path) -> dict:
 def merge_adapter(cfg: RunConfig, adapter_dir, out_dir, instructions: list[str], log=print) -> dict:
     """Fold the adapter into the base shard by shard (`merge_lora_streamed`), then compare the merged model's logits on `instructions`
     with base + adapter's, one model in memory at a time; outside `MERGE_TOLERANCE` the stage fails and no merged folder is left."""
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
     out_dir = Path(out_dir)
@@ -291,6 +297,7 @@ def plot_curves(histories: dict[str, list[dict]], weights: dict[str, list[dict]]
 # %% ../nbs/05_lora.ipynb #017c9b85
 def training_processes(cfg, cuda: bool) -> int:
     "How many processes train stage 05: `lora_processes`, or one per visible GPU on CUDA; 1 means in this process on CPU."
+    import torch
     return cfg.lora_processes or (max(1, torch.cuda.device_count()) if cuda else 1)
 
 def launch_training(cfg: RunConfig, run_dir, mode: str, processes: int, log=print) -> dict:
@@ -308,6 +315,7 @@ def launch_training(cfg: RunConfig, run_dir, mode: str, processes: int, log=prin
 
 def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
     "Stage 05: train every adapter of `lora_modes`, merge those of `lora_merge`, plot the curves; return the statistics."
+    import torch
     out = stage_dir(run_dir, "05")
     rows = training_rows(run_dir)
     modes = [m for m in cfg.lora_modes.split(",") if m]

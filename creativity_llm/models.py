@@ -9,10 +9,12 @@ from contextlib import contextmanager, nullcontext
 from importlib import util
 from pathlib import Path
 
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
 
 from .core import atomic_path, cache_root, ConfigError, file_sha256, json_sha256, tree_sha256
+if TYPE_CHECKING:  # annotations only: torch and transformers are imported where they are used (importing this module stays light)
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 # %% auto #0
 __all__ = ['EMBEDDED_GGUF', 'ASSEMBLED_GGUF', 'MICRO_PREFIX', 'RANDOM_PREFIX', 'CHATML_TEMPLATE', 'GEMMA_TEMPLATE',
@@ -105,6 +107,7 @@ CHATML_TEMPLATE = (
 
 def micro_tokenizer() -> PreTrainedTokenizerFast:
     "A byte-level tokenizer (256 byte tokens + ChatML specials) built in code."
+    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, decoders, models
     from tokenizers.pre_tokenizers import ByteLevel
     vocab = {ch: i for i, ch in enumerate(sorted(ByteLevel.alphabet()))}
@@ -119,6 +122,7 @@ def micro_tokenizer() -> PreTrainedTokenizerFast:
 # %% ../nbs/00a_models.ipynb #db39fee7
 def micro_config(vocab_size: int, **overrides) -> LlamaConfig:
     "Config of the micro Llama: 2 layers, width 64, grouped-query attention."
+    from transformers import LlamaConfig
     kw = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
               tie_word_embeddings=True, bos_token_id=None, eos_token_id=None, pad_token_id=None)
@@ -126,6 +130,8 @@ def micro_config(vocab_size: int, **overrides) -> LlamaConfig:
 
 def micro_model(seed: int = 0, **overrides) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     "The micro Llama and its tokenizer, with weights drawn from `seed`."
+    import torch
+    from transformers import LlamaForCausalLM
     tok = micro_tokenizer()
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     cfg = micro_config(len(tok), **{**ids, **overrides})
@@ -138,6 +144,7 @@ def micro_model(seed: int = 0, **overrides) -> tuple[LlamaForCausalLM, PreTraine
 # %% ../nbs/00a_models.ipynb #1a24e7ce
 def pick_device(device: str = "auto") -> torch.device:
     "The torch device for `device` ('auto' = CUDA when present)."
+    import torch
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device '{device}' was asked for but torch sees no CUDA device")
@@ -145,6 +152,7 @@ def pick_device(device: str = "auto") -> torch.device:
 
 def pick_dtype(dtype: str = "auto", device: torch.device | str = "cpu") -> torch.dtype:
     "The torch dtype for `dtype` ('auto' = bf16 on CUDA, fp32 elsewhere)."
+    import torch
     if dtype == "auto": return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
     if dtype == "auto-inference":
         return torch.bfloat16 if torch.device(device).type == "cuda" or cpu_has_native_bf16() else torch.float32
@@ -173,6 +181,8 @@ def converted_gguf_dir(gguf: Path, cache_dir=None, trust_remote_code: bool = Fal
     return target
 
 def _convert_gguf(gguf: Path, target: Path, trust_remote_code: bool):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     kw = dict(gguf_file=gguf.name, local_files_only=True, trust_remote_code=trust_remote_code)
     tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kw)
@@ -188,6 +198,7 @@ def _convert_gguf(gguf: Path, target: Path, trust_remote_code: bool):
 # %% ../nbs/00a_models.ipynb #b0d6f560
 def load_model(spec: str, device: str = "auto", dtype: str = "auto", cache_dir=None, trust_remote_code: bool = False, seed: int = 0):
     "Load `(model, tokenizer)` for a model spec; never touches the network."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     src = resolve_model(spec)
     dev = pick_device(device)
     if src.kind == "micro":
@@ -230,6 +241,7 @@ def _gguf_reader(gguf: Path, cache_dir=None) -> tuple[Path, dict]:
     return (done, {}) if (done / "source.json").is_file() else (gguf.parent, {"gguf_file": gguf.name})
 
 def _spec_tokenizer(spec_or_dir, cache_dir=None, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
     path = Path(str(spec_or_dir)).expanduser()
     if path.is_dir() and not (path / "config.json").is_file():  # a folder of tokenizer files only
         return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
@@ -246,6 +258,7 @@ def _spec_tokenizer(spec_or_dir, cache_dir=None, trust_remote_code: bool = False
 
 def tokenizer_and_config(spec: str, tokenizer: str = "", cache_dir=None, trust_remote_code: bool = False):
     "`(tokenizer, config)` of a model spec without loading its weights; `tokenizer` (a folder or a model spec) stands in for the base's own."
+    from transformers import AutoConfig
     src = resolve_model(spec)
     kw = dict(local_files_only=True, trust_remote_code=trust_remote_code)
     if src.kind == "micro": config = micro_config(len(micro_tokenizer()))
@@ -263,6 +276,7 @@ def tokenizer_and_config(spec: str, tokenizer: str = "", cache_dir=None, trust_r
 # %% ../nbs/00a_models.ipynb #e951c2e4
 def random_tokenizer(config_path) -> PreTrainedTokenizerFast:
     "The tokenizer of a `random:` model: the files beside its config.json, else the micro model's byte-level tokenizer."
+    from transformers import AutoTokenizer
     folder = Path(config_path).parent
     if any((folder / f).is_file() for f in TOKENIZER_FILES): return AutoTokenizer.from_pretrained(folder, local_files_only=True)
     return micro_tokenizer()
@@ -274,14 +288,18 @@ def _fit_to_tokenizer(data: dict, tok) -> dict:
 
 def random_config(config_path, tok):
     "The configuration of a `random:` model, its vocabulary grown to `tok`'s where smaller and its special tokens `tok`'s."
+    from transformers import AutoConfig
     config = AutoConfig.from_pretrained(config_path, local_files_only=True)
     fitted = _fit_to_tokenizer(config.to_dict(), tok)
     config.update({k: fitted[k] for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id")})
     config.name_or_path = str(Path(config_path).parent)  # the folder, as for a saved model (peft reads its config.json to tell a resized embedding)
     return config
 
-def random_model(config_path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
+def random_model(config_path, device: str | torch.device = "cpu", dtype: torch.dtype | str = "float32", seed: int = 0):
     "`(model, tokenizer)`: the architecture of `config_path` with weights drawn from `seed`, built directly on `device` in `dtype`."
+    import torch
+    from transformers import AutoModelForCausalLM
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     tok = random_tokenizer(config_path)
     config, device = random_config(config_path, tok), torch.device(device)
     forked = [device] if device.type == "cuda" else []

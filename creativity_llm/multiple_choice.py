@@ -8,12 +8,14 @@ import copy, json, os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
+import numpy as np
+from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
+
+from .core import inference_mode
 from .sources import samples_dir
+if TYPE_CHECKING: import torch  # annotations only: torch is imported where it is used
 
 # %% auto #0
 __all__ = ['PROMPTS', 'MC_SETS', 'KL_MAX_BATCH', 'MCItem', 'MCFormatError', 'load_mc', 'requests_for', 'leading_special_ids',
@@ -77,6 +79,7 @@ def _encode(tok, context: str, continuation: str, prefix: list[int] | None = Non
     return ctx + cont, len(cont)
 
 def _logits(model, hidden):
+    import torch
     logits = model.get_output_embeddings()(hidden).float()
     cap = getattr(model.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
@@ -91,9 +94,10 @@ def _length_chunks(lengths: list[int], waste: float = 1.5) -> list[list[int]]:
         else: chunks.append([i]); real = lengths[i]
     return chunks
 
-@torch.inference_mode()
+@inference_mode
 def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int = 16, progress: bool = True) -> np.ndarray:
     "Summed log-probability of each continuation given its context (float64 array, in request order); `batch_size` counts distinct contexts."
+    import torch
     ctx_ids, conts = {}, {}  # context -> its tokens; context -> [(request index, continuation tokens)]
     prefix = leading_special_ids(tok)  # once, not per request
     for i, (c, x) in enumerate(requests):
@@ -206,6 +210,7 @@ def general_passages(items: list[MCItem], n: int, per_passage: int = 6) -> list[
 
 def token_batch(tok, texts: list[str], device):
     "Token ids and attention mask of `texts`, right-padded, each after the tokenizer's leading special tokens."
+    import torch
     prefix = leading_special_ids(tok)
     ids = [prefix + tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     width, pad = max(map(len, ids)), tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -215,6 +220,7 @@ def token_batch(tok, texts: list[str], device):
 
 def token_log_probs(model, x, mask) -> list[torch.Tensor]:
     "Per text: log-softmax over the vocabulary at its real positions (the projection a row at a time: Gemma's vocabulary is 262k)."
+    import torch
     h = model.get_decoder()(input_ids=x, attention_mask=mask).last_hidden_state
     return [torch.log_softmax(_logits(model, h[r, :int(mask[r].sum())]), -1) for r in range(len(x))]
 
@@ -222,9 +228,10 @@ KL_MAX_BATCH = 8  # texts per batch when every position is projected on the whol
 
 def token_kl(base_logprobs: torch.Tensor, logprobs: torch.Tensor) -> float:
     "Mean over positions of KL(base ‖ model) = Σ_v p_base (log p_base - log p_model), from two [positions, vocabulary] log-softmaxes."
+    import torch.nn.functional as F
     return float(F.kl_div(logprobs, base_logprobs, reduction="none", log_target=True).sum(-1).mean())
 
-@torch.inference_mode()
+@inference_mode
 def kl_from_base(models, names: list[str], passages: list[str], batch_size: int = 8, seed: int = 0) -> dict[str, dict]:
     "Mean per-token KL(base ‖ model) on `passages` for each of `names`, with a bootstrap interval over passages."
     per, batch_size = {n: [] for n in names}, min(KL_MAX_BATCH, batch_size)

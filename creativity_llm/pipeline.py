@@ -264,8 +264,10 @@ def check_config(cfg: RunConfig, here: bool = True, read_sources: bool = True) -
     graft.check_bands(cfg.graft_bands)
     scoring.check_reference(cfg.score_reference)
     evaluation.check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja)
-    training.check_deepspeed(cfg.lora_deepspeed, cfg.model, cfg.lora_batch_size, cfg.lora_grad_accum, cfg.lora_lr,
-                         cuda=models.pick_device(cfg.device).type == "cuda" if here else cfg.device.startswith("cuda"))
+    cuda = cfg.device.startswith("cuda")
+    if here and (cuda or (cfg.device == "auto" and cfg.lora_deepspeed)):  # asks torch (seconds to import) only where the answer needs it
+        cuda = models.pick_device(cfg.device).type == "cuda"  # and 'cuda' on a machine without one is an error now, not in stage 00
+    training.check_deepspeed(cfg.lora_deepspeed, cfg.model, cfg.lora_batch_size, cfg.lora_grad_accum, cfg.lora_lr, cuda=cuda)
     if read_sources: sources.check_sources(cfg.synth_sources, cfg.synth_skip_bad_rows)  # last: it reads the whole corpus
     return cfg
 
@@ -385,7 +387,8 @@ def main(argv=None) -> int:
         if args.cmd == "experts": return experts_command(args)
         cfg = resolve_config(args.preset, args.config, args.param)
         if args.cmd == "config":
-            print(yaml.safe_dump(check_config(cfg).to_dict(), sort_keys=False, allow_unicode=True), end="")
+            # checked as a plan is (the device as written): printing a configuration asks no device, and imports no torch
+            print(yaml.safe_dump(check_config(cfg, here=False).to_dict(), sort_keys=False, allow_unicode=True), end="")
             return 0
         rates = Throughput(args.engine_tokens_per_s, args.train_tokens_per_s, args.gpus)
         if args.cmd == "plan":

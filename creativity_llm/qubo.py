@@ -11,7 +11,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
 
 from .core import ENGINE_KEYS, LOCAL_MODEL_KEYS, SAMPLING_KEYS, StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
 from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity

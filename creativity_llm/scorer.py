@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 import snowballstemmer
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
 
 from .core import StageConfig, derived_settings, knob, one_of, require, write_jsonl
 from .sources import SourceError

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
 
 from .core import atomic_path, ConfigError, knob, one_of, require, stage_dir, StageConfig, StageContract, write_json
 from .qubo import TEAM_PAIRS

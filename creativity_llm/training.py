@@ -4,33 +4,29 @@
 
 # %% ../nbs/01d_training.ipynb #94bbd170
 from __future__ import annotations
-import json, math, os, re, shutil, time
+import json, math, os, re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 import importlib.util
-from .core import ConfigError, StageConfig, atomic_path, configs_dir, derived_settings, file_sha256, json_sha256, knob, require, write_json
-from .models import describe_model, load_model, resolve_model, save_adapter
-if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
+from .core import ConfigError, StageConfig, configs_dir, derived_settings, file_sha256, json_sha256, knob, no_grad, require
+from .models import resolve_model
+if TYPE_CHECKING:  # for annotations only: the composed configuration lives above the stages; torch is imported where it is used
+    import torch
+    from creativity_llm.pipeline import RunConfig
 
 # %% auto #0
 __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'LORA_STAGE_ONLY',
-           'RUNTIME_LOG_KEYS', 'MATMUL_OPS', 'ATTENTION_OPS', 'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module',
-           'lora_targets', 'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'filler',
-           'synthetic_pairs', 'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'per_sample_losses',
-           'process_rank', 'rationale_difficulty', 'EpochSeededLengthSampler', 'pin_one_device', 'WeightedLossTrainer',
-           'ListDataset', 'SaveEpochAdapters', 'HardSampleWeighting', 'report_loggers', 'result_settings',
-           'checkpoint_steps', 'parse_step_range', 'LoraStageConfig', 'LoraSettings', 'lora_config', 'train_adapter',
-           'training_code_sha256', 'untimed_log_history', 'resolve_repo_path', 'StepClock', 'profile_summary',
-           'step_timing', 'step_throughput', 'check_deepspeed_config', 'check_deepspeed', 'activation_elements',
-           'memory_plan', 'format_memory_plan']
+           'RUNTIME_LOG_KEYS', 'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
+           'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'filler', 'synthetic_pairs',
+           'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'masked_nll', 'per_sample_losses',
+           'process_rank', 'rationale_difficulty', 'report_loggers', 'result_settings', 'checkpoint_steps',
+           'parse_step_range', 'LoraStageConfig', 'LoraSettings', 'lora_config', 'untimed_log_history',
+           'resolve_repo_path', 'training_code_sha256', 'step_throughput', 'check_deepspeed_config', 'check_deepspeed',
+           'activation_elements', 'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -50,6 +46,7 @@ class LoraTargetError(ValueError):
 
 def _linear_modules(model) -> list[str]:
     "Names of the linear layers (nn.Linear, GPT-2's Conv1D), minus the output head."
+    from torch import nn
     from transformers.pytorch_utils import Conv1D
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     return [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D)) and m is not head]
@@ -132,6 +129,7 @@ def encode_pair(row: dict, tok, fmt: str = "answer_first", max_len: int = 384) -
 
 def collate(batch: list[dict], pad_id: int) -> dict:
     "Right-pad a batch; carries sample weights and rationale masks along."
+    import torch
     n = max(len(b["input_ids"]) for b in batch)
     pad = lambda key, v: torch.tensor([b[key] + [v] * (n - len(b[key])) for b in batch])
     out = {"input_ids": pad("input_ids", pad_id), "labels": pad("labels", -100), "rationale_mask": pad("rationale_mask", 0),
@@ -190,6 +188,7 @@ def _accepts_logits_to_keep(model) -> bool:
 
 def answer_logits(model, batch: dict):
     "The model's output and the logits that predict the answer tokens, from position `start` on (the prompt's head is skipped)."
+    import torch
     labelled = batch["labels"] != -100
     first = int(torch.where(labelled.any(1), labelled.float().argmax(1), torch.full_like(labelled[:, 0], labelled.shape[1], dtype=torch.long)).min())
     start = max(first - 1, 0)
@@ -201,12 +200,15 @@ def answer_logits(model, batch: dict):
 LOSS_CHUNK_ELEMENTS = 1 << 28  # fp32 logits per cross-entropy chunk (1 GB): tiny's batches (8 x 383 x 49k) stay whole, a 14B model's are cut
 
 def _token_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
     return F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
 
 def chunked_token_nll(logits: torch.Tensor, target: torch.Tensor, chunk_elements: int = LOSS_CHUNK_ELEMENTS) -> torch.Tensor:
     """Next-token NLL per position, `logits` (B, T, V) in their own dtype, the fp32 softmax taken a few positions at a time. Under
     autograd each chunk is recomputed in the backward pass (non-reentrant checkpoint), so no more than one chunk of fp32
     logits exists at once: at a 100k vocabulary, 8 x 1,200 answer tokens would be 3.8 GB of them."""
+    import torch
+    from torch.utils.checkpoint import checkpoint
     step = max(1, chunk_elements // max(1, logits.shape[0] * logits.shape[-1]))
     if logits.shape[1] <= step: return _token_nll(logits, target)
     grad = torch.is_grad_enabled() and logits.requires_grad
@@ -214,19 +216,20 @@ def chunked_token_nll(logits: torch.Tensor, target: torch.Tensor, chunk_elements
              for i in range(0, logits.shape[1], step)]
     return torch.cat(parts, dim=1)
 
-def _masked_nll(logits: torch.Tensor, batch: dict, mask_key: str, start: int = 0) -> torch.Tensor:
+def masked_nll(logits: torch.Tensor, batch: dict, mask_key: str, start: int = 0) -> torch.Tensor:
     "Mean NLL per sample of the tokens after `start` that `mask_key` selects; `logits[:, j]` predicts token `start + j + 1`."
+    import torch
     target, labels = batch["input_ids"][:, start + 1:], batch["labels"][:, start + 1:]
     mask = (labels != -100) if mask_key == "labels" else (batch[mask_key][:, start + 1:] > 0) & (labels != -100)
     nll = chunked_token_nll(logits, target)
     n = mask.sum(1)
     return torch.where(n > 0, (nll * mask).sum(1) / n.clamp(min=1), torch.full_like(n, float("nan"), dtype=nll.dtype))
 
-@torch.no_grad()
+@no_grad
 def per_sample_losses(model, batch: dict, mask_key: str = "labels") -> torch.Tensor:
     "Mean next-token NLL per sample over the tokens `mask_key` selects (the labels, or the rationale mask)."
     _, logits, start = answer_logits(model, batch)
-    return _masked_nll(logits, batch, mask_key, start)
+    return masked_nll(logits, batch, mask_key, start)
 
 def process_rank() -> tuple[int, int]:
     "(rank, world size) of this process in its torch.distributed group; (0, 1) outside one."
@@ -236,6 +239,7 @@ def process_rank() -> tuple[int, int]:
 def rationale_difficulty(model, examples: list[dict], pad_id: int, batch_size: int = 8) -> np.ndarray:
     """d_i for every example under `model` (NaN where an example has no rationale token). Under a distributed launch each rank
     scores a contiguous share of the examples and the shares are gathered: every rank returns the whole array."""
+    import torch
     rank, world = process_rank()
     bounds = np.linspace(0, len(examples), world + 1).round().astype(int)
     mine = examples[bounds[rank]:bounds[rank + 1]]
@@ -253,96 +257,6 @@ def rationale_difficulty(model, examples: list[dict], pad_id: int, batch_size: i
     parts = [None] * world
     dist.all_gather_object(parts, local.tolist())
     return np.array([x for part in parts for x in part], float)
-
-# %% ../nbs/01d_training.ipynb #b7b0df1e
-from transformers import Trainer, TrainerCallback, TrainingArguments
-
-class EpochSeededLengthSampler(torch.utils.data.Sampler):
-    "Length-grouped order drawn from (seed, epoch) alone, so a run resumed mid-epoch replays exactly the order it was interrupted in."
-    def __init__(self, lengths: list[int], batch_size: int, seed: int):
-        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
-    def __len__(self): return len(self.lengths)
-    def __iter__(self):
-        from transformers.trainer_pt_utils import get_length_grouped_indices
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
-
-def pin_one_device(args: TrainingArguments) -> TrainingArguments:
-    """Outside a distributed launch, train on one device: with several GPUs visible, transformers counts them all and would
-    replicate the model over them in `nn.DataParallel` (which `WeightedLossTrainer` refuses)."""
-    if args.world_size == 1 and args.n_gpu > 1: args._n_gpu = 1
-    return args
-
-class WeightedLossTrainer(Trainer):
-    "A Trainer whose loss is the weighted mean of per-sample answer losses."
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.loss_is_scaled_for_ga = False  # our loss is a micro-batch mean: the Trainer divides by the accumulation steps
-        self.batch_log: list = []  # (step, sample indices) of every training micro-batch, to check resumed runs against
-
-    def _get_train_sampler(self, train_dataset=None):
-        data = train_dataset if train_dataset is not None else self.train_dataset
-        # grouped by the global batch: N processes of micro-batch b see, step by step, the samples one process of micro-batch N·b sees
-        global_batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
-        return EpochSeededLengthSampler([len(e["input_ids"]) for e in data.examples], global_batch,
-                                        self.args.data_seed if self.args.data_seed is not None else self.args.seed)
-
-    def _wrap_model(self, model, training: bool = True, dataloader=None):
-        wrapped = super()._wrap_model(model, training, dataloader)
-        if isinstance(wrapped, nn.DataParallel):  # one process over several GPUs: slow, and not what a launch of one process per GPU means
-            raise RuntimeError(f"transformers would train in nn.DataParallel over {self.args.n_gpu} GPUs in one process: launch one process "
-                               "per GPU (torchrun, lora_processes) or make one GPU visible (CUDA_VISIBLE_DEVICES)")
-        return wrapped
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if model.training: self.batch_log.append([self.state.global_step + 1, inputs["index"].tolist()])
-        out, logits, start = answer_logits(model, inputs)
-        per_sample = _masked_nll(logits, inputs, "labels", start)
-        loss = (torch.nan_to_num(per_sample) * inputs["weight"].to(per_sample.dtype)).mean()
-        return (loss, out) if return_outputs else loss
-
-class ListDataset(torch.utils.data.Dataset):
-    "Encoded examples in a list; weights are updated in place between epochs."
-    def __init__(self, examples: list[dict]): self.examples = examples
-    def __len__(self): return len(self.examples)
-    def __getitem__(self, i): return self.examples[i]
-
-class SaveEpochAdapters(TrainerCallback):
-    "Saves the adapter at the end of every epoch as `<folder>/epoch-<k>`, so stage 07 can score the model epoch by epoch (seed 001, figures 2–3)."
-    def __init__(self, folder: Path): self.folder = Path(folder)
-    def on_epoch_end(self, args, state, control, model=None, **kw):
-        if state.is_world_process_zero and model is not None:
-            with atomic_path(self.folder / f"epoch-{round(state.epoch)}", is_dir=True) as tmp: save_adapter(model, tmp)
-
-class HardSampleWeighting(TrainerCallback):
-    "Sets each training example's weight at the start of every epoch (seed 003) and keeps the weights in checkpoints."
-    def __init__(self, examples: list[dict], pad_id: int, enabled: bool = True, cap: float = 3.0, floor: float = 0.25,
-                 batch_size: int = 8, resumed: dict | None = None, initial_difficulty=None):
-        self.examples, self.pad_id, self.enabled, self.cap, self.floor, self.batch_size = examples, pad_id, enabled, cap, floor, batch_size
-        self.resumed, self.initial, self.current = resumed, initial_difficulty, None
-        self.history = list((resumed or {}).get("history", []))  # the epochs before the interruption
-
-    def on_epoch_begin(self, args, state, control, model=None, **kwargs):
-        epoch = int(math.floor((state.epoch or 0) + 1e-6))
-        if self.resumed and self.resumed.get("epoch") == epoch:
-            rec = self.resumed
-        else:
-            if not self.enabled: d = np.full(len(self.examples), np.nan)
-            elif epoch == 0 and self.initial is not None: d = np.asarray(self.initial, float)  # measured on the base, which epoch 0 starts from
-            else: d = rationale_difficulty(model, self.examples, self.pad_id, self.batch_size)
-            w = difficulty_weights(d, self.cap, self.floor) if self.enabled else np.ones(len(self.examples))
-            rec = {"epoch": epoch, "weights": w.tolist(), "difficulty": [None if not np.isfinite(x) else float(x) for x in d]}
-        for ex, w in zip(self.examples, rec["weights"]): ex["weight"] = float(w)
-        self.current = rec
-        self.history = [h for h in self.history if h["epoch"] < epoch] + [rec]
-        w = np.array(rec["weights"])
-        if state.is_world_process_zero and len(w):
-            print(f"epoch {epoch}: sample weights min {w.min():.2f} / median {np.median(w):.2f} / max {w.max():.2f}")
-
-    def on_save(self, args, state, control, **kwargs):
-        if self.current is not None and state.is_world_process_zero:
-            write_json(Path(args.output_dir) / f"checkpoint-{state.global_step}" / "sample_weights.json", {**self.current, "history": self.history})
 
 # %% ../nbs/01d_training.ipynb #e842134d
 REPORTERS = ("tensorboard", "wandb", "mlflow")  # the training loggers report_to may name
@@ -439,160 +353,12 @@ def lora_config(model, s: LoraSettings):
     from peft import LoraConfig
     return LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=lora_targets(model, s.mode), bias="none", task_type="CAUSAL_LM")
 
-# %% ../nbs/01d_training.ipynb #0593f45e
-def _complete(ckpt: Path) -> bool:
-    "A checkpoint is usable when its trainer state parses and our sample weights (written last, by `on_save`) are there."
-    try: json.loads((ckpt / "trainer_state.json").read_text()); json.loads((ckpt / "sample_weights.json").read_text())
-    except (OSError, ValueError): return False
-    return True
-
-def _last_checkpoint(folder: Path) -> Path | None:
-    "The newest complete checkpoint (a kill while one was being written leaves it incomplete; the one before is used)."
-    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and _complete(p)]
-    return max(done, key=lambda p: int(p.name.split("-")[1])) if done else None
-
-def _stamped(folder: Path, fingerprint: str) -> bool:
-    "Whether the checkpoints in `folder` were written for this fingerprint (settings, data, model, code)."
-    stamp = folder / "fingerprint.json"
-    return stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
-
-def _prepare_checkpoints(folder: Path, fingerprint: str, resume: bool) -> Path | None:
-    "The checkpoint to resume from, if `resume` and it belongs to the same settings, data and model; else a clean folder."
-    same = _stamped(folder, fingerprint)
-    if not (resume and same) and folder.exists(): shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "fingerprint.json", {"fingerprint": fingerprint})
-    return _last_checkpoint(folder) if resume and same else None
-
-def _device_for_rank(device: str) -> str:
-    "Under torchrun each process takes its own GPU, whatever `device` names."
-    rank = os.environ.get("LOCAL_RANK")
-    return f"cuda:{rank}" if rank is not None and (device == "auto" or device.startswith("cuda")) and torch.cuda.is_available() else device
-
-def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_model: bool = False, *, settings: LoraSettings | None = None,
-                  name: str | None = None, eval_rows: list[dict] | None = None, epochs_dir=None, log_prefix: str = "", timing_path=None, profile_steps: tuple[int, int] | None = None) -> dict:
-    """Train one LoRA adapter on `rows`; save it under `<out_dir>/adapters/<name>` (with its logs, checkpoints and TensorBoard events
-    under `out_dir`); return its statistics (and the model and tokenizer, if `keep_model`). `eval_rows` default to a held-out slice of
-    `rows` by source document; `epochs_dir` keeps the adapter after each epoch; `timing_path` receives the step times (`step_timing`), with a profile of `profile_steps` (first, last) if given. Stage 05 passes `train_dc`, stage 02 each expert's cell."""
-    from peft import get_peft_model
-    from transformers.integrations import TensorBoardCallback
-    s = settings or LoraSettings.from_run_config(cfg, mode=mode)
-    out, name = Path(out_dir), name or s.mode
-    t0 = time.perf_counter()
-    device = _device_for_rank(cfg.device)
-    model, tok = load_model(cfg.model, device=device, dtype=cfg.dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
-    on_cuda = model.device.type == "cuda"
-    train_rows, eval_rows = (rows, eval_rows) if eval_rows is not None else split_by_source(rows, s.eval_fraction, cfg.seed)
-    encode = lambda rs: [e for e in (encode_pair(r, tok, s.fmt, s.max_len) for r in rs) if e is not None]
-    train_ex, eval_ex = encode(train_rows), encode(eval_rows)
-    for i, e in enumerate(train_ex): e["index"] = i
-    given, dropped = len(train_rows) + len(eval_rows), len(train_rows) + len(eval_rows) - len(train_ex) - len(eval_ex)
-    if not train_ex or dropped > s.max_drop_fraction * given:
-        raise ValueError(f"{log_prefix}{name}: {dropped} of {given} pairs do not fit in lora_max_len={s.max_len} tokens even with their source "
-                         f"shortened (more than lora_max_drop_fraction={s.max_drop_fraction}): raise lora_max_len, or shorten the answers")
-    targets = lora_targets(model, s.mode)
-    expected = expected_lora_parameters(model, targets, s.r)
-    model_sha = describe_model(cfg.model, cache_dir=cfg.model_cache or None)["sha256"]
-    data_sha = json_sha256([[e["input_ids"], e["labels"], e["rationale_mask"]] for e in train_ex + eval_ex])
-    use_ds, world = bool(s.deepspeed) and (on_cuda or s.deepspeed_on_cpu), int(os.environ.get("WORLD_SIZE", 1))
-    ckpt_dir = out / ".checkpoints" / name
-    model.config.use_cache = False  # a training forward pass builds no key-value cache
-    loggers = report_loggers(s.report_to)
-    if "wandb" in loggers: os.environ.setdefault("WANDB_MODE", "offline"); os.environ.setdefault("WANDB_DIR", str(out / "wandb"))  # compute nodes: no network
-    if "mlflow" in loggers: os.environ.setdefault("MLFLOW_TRACKING_URI", (out / "mlruns").resolve().as_uri())
-    accelerator_config = None
-    if use_ds and not on_cuda:  # without a GPU accelerate finds no backend for DeepSpeed and takes every rank for rank 0 of 1:
-        from accelerate import PartialState  # start DeepSpeed's gloo group ourselves, and have the Trainer use that state
-        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
-        PartialState(backend="gloo")
-        accelerator_config = {"use_configured_state": True}
-    args = TrainingArguments(
-        accelerator_config=accelerator_config, output_dir=str(ckpt_dir), num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.grad_accum, learning_rate=s.lr, lr_scheduler_type="cosine", warmup_steps=s.warmup_ratio, weight_decay=0.0,
-        max_grad_norm=1.0, logging_steps=1, eval_strategy="epoch" if eval_ex else "no", eval_on_start=False, save_strategy="steps",
-        save_steps=checkpoint_steps(s, len(train_ex), world), save_total_limit=2, seed=cfg.seed, data_seed=cfg.seed,
-        report_to=[x for x in loggers if x != "tensorboard"] or "none",  # TensorBoard has a writer of our own, below
-        use_cpu=not (on_cuda or use_ds),  # use_cpu would skip DeepSpeed, which runs on its CPU accelerator when asked to  # TensorBoard: our own writer, below
-        bf16=on_cuda and model.dtype == torch.bfloat16, deepspeed=str(resolve_repo_path(s.deepspeed)) if use_ds else None,
-        train_sampling_strategy="group_by_length", prediction_loss_only=True, remove_unused_columns=False, dataloader_num_workers=0,
-        # non-reentrant: it back-propagates to the LoRA weights although the embeddings' output (the first layer's input) is frozen
-        gradient_checkpointing=s.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False} if s.gradient_checkpointing else None)
-    pin_one_device(args)  # also starts the process group of a distributed launch, which the difficulty pass below shares out
-    initial = (_base_difficulty(model, train_ex, tok.pad_token_id, s, out, [model_sha, data_sha, str(model.dtype)], write=args.process_index == 0)
-               if s.hard_weighting else None)
-    torch.manual_seed(cfg.seed)
-    peft_model = get_peft_model(model, lora_config(model, s))  # wraps `model` in place
-    trainable, total = peft_model.get_nb_trainable_parameters()
-    if trainable != expected: raise AssertionError(f"{name}: {trainable:,} trainable parameters, expected r·(d_in+d_out) = {expected:,}")
-    fingerprint = json_sha256({"settings": result_settings(s), "seed": cfg.seed, "model": model_sha, "code": training_code_sha256(), "data": data_sha,
-                               "dtype": str(model.dtype), "deepspeed": use_ds, "world_size": world})
-    with args.main_process_first(local=False):  # rank 0 clears or keeps the folder; the others then find it as rank 0 left it, writing nothing
-        resume_from = (_prepare_checkpoints(ckpt_dir, fingerprint, s.resume) if args.process_index == 0
-                       else _last_checkpoint(ckpt_dir) if s.resume and _stamped(ckpt_dir, fingerprint) else None)
-    resumed = json.loads((resume_from / "sample_weights.json").read_text()) if resume_from else None
-    args.eval_on_start = bool(eval_ex) and resume_from is None  # the loss before training, once
-    weighting = HardSampleWeighting(train_ex, tok.pad_token_id, s.hard_weighting, s.weight_cap, s.weight_floor, s.batch_size, resumed, initial)
-    clock = StepClock(on_cuda, profile_steps if args.process_index == 0 else None, s.r)  # rank 0 writes the timing, so only it profiles
-    callbacks = [weighting, clock] + ([TensorBoardCallback(tb_writer=_summary_writer(out / "tensorboard" / name))] if args.process_index == 0 and "tensorboard" in loggers else [])
-    if epochs_dir is not None:  # a resumed run keeps its earlier epochs, a fresh one starts empty
-        if resume_from is None and args.process_index == 0: shutil.rmtree(epochs_dir, ignore_errors=True)
-        callbacks.append(SaveEpochAdapters(Path(epochs_dir)))
-    trainer = WeightedLossTrainer(model=peft_model, args=args, train_dataset=ListDataset(train_ex), eval_dataset=ListDataset(eval_ex) if eval_ex else None,
-                                  data_collator=lambda b: collate(b, tok.pad_token_id), callbacks=callbacks)
-    log(log_prefix + f"{name}: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f}%), {len(train_ex)} train / {len(eval_ex)} eval pairs"
-        + (f" ({sum(e['shortened'] for e in train_ex + eval_ex)} with their source shortened, {dropped} dropped)" if dropped or any(e["shortened"] for e in train_ex + eval_ex) else "")
-        + (f", resuming from {resume_from.name}" if resume_from else ""))
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    final = trainer.state.global_step
-    if eval_ex and not any("eval_loss" in h and h.get("step") == final for h in trainer.state.log_history):
-        trainer.evaluate()  # resumed from a checkpoint saved before its epoch's evaluation: evaluate the final model once
-    if trainer.is_world_process_zero():
-        adapter_dir = out / "adapters" / name
-        with atomic_path(adapter_dir, is_dir=True) as tmp:
-            save_adapter(peft_model, tmp)
-        evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
-        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]  # the whole run, also across a resume
-        stats = {"name": name, "mode": s.mode, "trainable_parameters": trainable, "total_parameters": total, "targets": len(targets),
-                 "train_pairs": len(train_ex), "eval_pairs": len(eval_ex), "skipped_too_long": dropped,
-                 "prompts_shortened": sum(e["shortened"] for e in train_ex + eval_ex),
-                 "optimizer_steps": trainer.state.global_step, "epochs": s.epochs, "train_loss": float(np.mean(losses)) if losses else None,
-                 "eval_loss_before": evals[0] if evals else None, "eval_loss_after": evals[-1] if evals else None, "resumed_from": resume_from.name if resume_from else None,
-                 "deepspeed": use_ds, "device": str(model.device), "dtype": str(model.dtype).replace("torch.", "")}
-        write_json(out / "logs" / f"{name}_log_history.json", untimed_log_history(trainer.state.log_history))
-        write_json(out / "logs" / f"{name}_sample_weights.json", weighting.history)
-        write_json(out / "logs" / f"{name}_batches.json", trainer.batch_log)
-        write_json(out / "logs" / f"{name}_stats.json", stats)
-        if timing_path is not None:
-            write_json(timing_path, step_timing(clock, trainer.batch_log, [len(e["input_ids"]) for e in train_ex], world_size=world,
-                                                total_parameters=total, trainable_parameters=trainable, device=str(model.device),
-                                                gradient_checkpointing=s.gradient_checkpointing, deepspeed=use_ds, resumed_from=stats["resumed_from"]))
-        return {**stats, "model": peft_model, "tokenizer": tok} if keep_model else stats
-    return {}
-
-def training_code_sha256() -> str:
-    "Hash of this module's source: a checkpoint written by other training code is not resumed (stage 02's expert fingerprints use it too)."
-    import importlib.util
-    spec = importlib.util.find_spec("creativity_llm.training")
-    return file_sha256(spec.origin) if spec and spec.origin else ""
-
-def _base_difficulty(model, examples: list[dict], pad_id: int, s: LoraSettings, out: Path, key, write: bool = True) -> np.ndarray:
-    "Epoch 0's rationale difficulty, under the base model (LoRA starts with B = 0): computed once per stage, shared by every mode."
-    cache = out / ".difficulty" / f"{json_sha256(key)[:24]}.json"
-    if cache.is_file(): return np.array([np.nan if x is None else x for x in json.loads(cache.read_text())], float)
-    d = rationale_difficulty(model, examples, pad_id, s.batch_size)
-    if write: write_json(cache, [None if not np.isfinite(x) else float(x) for x in d])  # rank 0 only
-    return d
-
+# %% ../nbs/01d_training.ipynb #5114d615
 RUNTIME_LOG_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
 
 def untimed_log_history(history: list[dict]) -> list[dict]:
     "The Trainer's log history without its wall-clock fields: the run's `logs/` hold the same bytes on a re-run (the manifest keeps the times)."
     return [{k: v for k, v in h.items() if k not in RUNTIME_LOG_KEYS} for h in history]
-
-def _summary_writer(path: Path):
-    from torch.utils.tensorboard import SummaryWriter
-    path.mkdir(parents=True, exist_ok=True)
-    return SummaryWriter(log_dir=str(path))
 
 def resolve_repo_path(path) -> Path:
     "A file named by a relative path: from the working directory if it is there, else from the repository root (where `configs/` lives)."
@@ -602,82 +368,14 @@ def resolve_repo_path(path) -> Path:
         if root is not None and (root / p).exists(): return (root / p).resolve()
     raise FileNotFoundError(f"{path}: not found in the working directory or the repository")
 
+def training_code_sha256() -> str:
+    "Hash of the training code (this module and `trainer`): a checkpoint written by other training code is not resumed (stage 02's expert fingerprints use it too)."
+    import importlib.util
+    specs = [importlib.util.find_spec(f"creativity_llm.{m}") for m in ("training", "trainer")]
+    return json_sha256([file_sha256(s.origin) for s in specs if s and s.origin])
 
-# %% ../nbs/01d_training.ipynb #967f519f
-class StepClock(TrainerCallback):
-    """When each optimizer step begins and ends (CUDA synchronised first), and the peak device memory of the training; with
-    `profile_steps` (first, last) those steps also run under `torch.profiler` (`profile_summary`, `lora_rank` telling LoRA's matmuls)."""
-    def __init__(self, cuda: bool, profile_steps: tuple[int, int] | None = None, lora_rank: int = 0):
-        self.cuda, self.steps, self._begin, self.peak_bytes = cuda, [], None, None
-        self.profile_steps, self.lora_rank, self.profile, self._profiler = profile_steps, lora_rank, None, None
 
-    def _now(self) -> float:
-        if self.cuda: torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def on_train_begin(self, args, state, control, **kw):
-        if self.cuda: torch.cuda.reset_peak_memory_stats()
-        self._last_end = self._now()
-
-    def on_step_begin(self, args, state, control, **kw):
-        if self.profile_steps and state.global_step + 1 == self.profile_steps[0]:
-            from torch.profiler import ProfilerActivity, profile
-            self._profiler = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.cuda else []), record_shapes=True)
-            self._profiler.__enter__()
-        self._begin = self._now()
-
-    def on_step_end(self, args, state, control, **kw):
-        end = self._now()
-        self.steps.append({"step": state.global_step, "seconds": end - self._begin, "between": end - self._last_end,
-                           "profiled": self._profiler is not None})
-        self._last_end = end
-        if self._profiler is not None and state.global_step >= self.profile_steps[1]: self._stop_profiler()
-
-    def _stop_profiler(self):
-        self._profiler.__exit__(None, None, None)
-        profiled = [s["step"] for s in self.steps if s["profiled"]]
-        self.profile = {"steps": [profiled[0], profiled[-1]] if profiled else [], **profile_summary(self._profiler, self.cuda, self.lora_rank)}
-        self._profiler = None
-
-    def on_train_end(self, args, state, control, **kw):
-        if self._profiler is not None: self._stop_profiler()  # training ended inside the profiled range
-        if self.cuda: self.peak_bytes = torch.cuda.max_memory_allocated()
-
-MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
-ATTENTION_OPS = ("aten::scaled_dot_product_attention",)  # the forward; its backward is named per kernel, below
-
-def _is_attention(name: str) -> bool:
-    return name in ATTENTION_OPS or (name.startswith("aten::_scaled_dot_product") and name.endswith("_backward"))
-
-def profile_summary(profiler, cuda: bool, lora_rank: int, top: int = 25) -> dict:
-    """Where a profiled stretch of training spent its time (seconds on the device for CUDA, on the CPU otherwise): the `top` ops by
-    self time with their input shapes, and coarse shares — matmuls of the frozen base, LoRA's matmuls (an input dimension equal to the
-    rank), fused attention (forward and backward), the optimizer step, and the rest (element-wise kernels, norms, communication)."""
-    events = profiler.key_averages(group_by_input_shape=True)
-    own = (lambda e: e.self_device_time_total) if cuda else (lambda e: e.self_cpu_time_total)
-    inclusive = (lambda e: e.device_time_total) if cuda else (lambda e: e.cpu_time_total)
-    total = sum(own(e) for e in events) / 1e6
-    parts = {"base matmuls": 0.0, "lora matmuls": 0.0, "attention": 0.0, "optimizer": 0.0}
-    for e in events:
-        if e.key in MATMUL_OPS:  # leaves: their time is their kernels'
-            dims = {d for shape in (e.input_shapes or [])[:3] for d in (shape or [])}
-            parts["lora matmuls" if lora_rank and lora_rank in dims else "base matmuls"] += inclusive(e) / 1e6
-        elif _is_attention(e.key): parts["attention"] += inclusive(e) / 1e6
-        elif e.key.startswith("Optimizer.step#"): parts["optimizer"] += inclusive(e) / 1e6
-    parts["other"] = max(0.0, total - sum(parts.values()))
-    ranked = sorted(events, key=own, reverse=True)[:top]
-    return {"clock": "device" if cuda else "cpu", "total_s": total, "by_part_s": parts,
-            "top": [{"op": e.key, "calls": e.count, "self_s": own(e) / 1e6, "input_shapes": [list(s) for s in (e.input_shapes or [])][:3]} for e in ranked]}
-
-def step_timing(clock: StepClock, batch_log: list, lengths: list[int], **about) -> dict:
-    "The clock's steps with each step's real and padded tokens on this process (`batch_log`: [step, sample indices] per micro-batch)."
-    tokens, padded = {}, {}
-    for step, idx in batch_log:
-        tokens[step] = tokens.get(step, 0) + sum(lengths[i] for i in idx)
-        padded[step] = padded.get(step, 0) + len(idx) * max(lengths[i] for i in idx)
-    steps = [{**s, "tokens": tokens.get(s["step"], 0), "padded_tokens": padded.get(s["step"], 0)} for s in clock.steps]
-    return {**about, "peak_memory_bytes": clock.peak_bytes, "steps": steps, "profile": clock.profile}
-
+# %% ../nbs/01d_training.ipynb #238a2ed2
 def step_throughput(timing: dict, warmup: int = 1) -> dict:
     "Tokens per second per process over the steps after `warmup` (profiled steps left out), the median step time, and the peak memory."
     steps = [s for s in timing["steps"] if not s.get("profiled")]
@@ -691,9 +389,11 @@ def step_throughput(timing: dict, warmup: int = 1) -> dict:
             "tokens_per_s_wall": sum(s["tokens"] for s in timed) / wall if wall else None,
             "peak_memory_gib": timing["peak_memory_bytes"] / 2**30 if timing.get("peak_memory_bytes") else None}
 
+
 # %% ../nbs/01d_training.ipynb #dc67d71b
 def check_deepspeed_config(path, model, batch_size: int = 8, grad_accum: int = 1, lr: float = 1e-3, steps: int = 100) -> dict:
     "The config at `path` with its 'auto' values filled as the Trainer fills them, validated by DeepSpeed itself; raises on any problem."
+    from transformers import TrainingArguments
     from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
     from deepspeed.runtime.config import DeepSpeedConfig
     path = resolve_repo_path(path)
@@ -727,7 +427,10 @@ def check_deepspeed(path: str, model_spec: str, batch_size: int = 8, grad_accum:
         if not p.is_file(): raise FileNotFoundError(f"{path}: not found")
         json.loads(p.read_text())
     except (OSError, ValueError) as e: raise ConfigError.of_key("lora_deepspeed", e) from None
-    if not (torch.cuda.is_available() if cuda is None else cuda): return None
+    if cuda is None:
+        import torch
+        cuda = torch.cuda.is_available()
+    if not cuda: return None
     src = resolve_model(model_spec)
     hidden = json.loads((src.path / "config.json").read_text()).get("hidden_size", 4096) if src.kind == "hf" else 4096
     stand_in = SimpleNamespace(config=SimpleNamespace(hidden_size=hidden))
@@ -761,6 +464,7 @@ def memory_plan(config, mode: str = "attention", r: int = 8, batch_size: int = 8
                 gradient_checkpointing: bool = True, dtype: str = "bfloat16", answer_tokens: int | None = None) -> dict:
     """Per-GPU memory of LoRA training under DeepSpeed ZeRO-2, from a model's configuration (a `transformers` config, a `config.json`
     path or its dict) built on the meta device; bytes, with each term named. `answer_tokens` per sequence default to `seq_len`."""
+    import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
     if not isinstance(config, PretrainedConfig):

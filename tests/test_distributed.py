@@ -81,7 +81,7 @@ def test_data_parallel_is_refused_and_one_process_is_pinned_to_one_device(tmp_pa
     "transformers counts every visible GPU outside a launch and wraps the model in nn.DataParallel; simulated here on CPU."
     from transformers import TrainingArguments
     from creativity_llm.models import load_model
-    from creativity_llm.training import WeightedLossTrainer, pin_one_device
+    from creativity_llm.trainer import WeightedLossTrainer, pin_one_device
     model, _ = load_model("micro:llama", device="cpu")
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     args._n_gpu = 2  # what TrainingArguments computes on a node with two GPUs visible, outside torchrun

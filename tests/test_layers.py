@@ -14,6 +14,7 @@ LIBRARY = {
     "taxonomy": 1, "models": 1,     # the categories; loading models, adapters on one base
     "sources": 2, "generate": 2,    # source documents; chat generation (local, HTTP); generate is also stage 00's module
     "scorer": 3, "training": 3, "multiple_choice": 3, "serve": 3,  # shared machinery of several stages; the local server
+    "trainer": 4,                   # the Trainer run of one adapter (torch at its top: the stages import it where they train)
     "judge": 4,                     # LLM-as-a-judge (generation + multiple-choice statistics)
 }
 # the stages' modules, from 10 in the registry's order: a stage inserted as 05a sits between 05 and 06 with no edit here

@@ -54,8 +54,9 @@ def test_interrupted_conversion_leaves_no_cache_entry(tmp_path, monkeypatch):
     m, tok = micro_model()
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"GGUF not really")
-    monkeypatch.setattr(models.AutoTokenizer, "from_pretrained", lambda *a, **k: tok)
-    monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: m)
+    import transformers  # models imports it where it converts: the classes themselves are patched
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: tok)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: m)
     def killed(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(type(tok), "save_pretrained", killed)
     with pytest.raises(KeyboardInterrupt):

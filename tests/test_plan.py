@@ -19,7 +19,8 @@ def no_weights(monkeypatch):
     "Any attempt to load weights fails the test: a plan reads tokenizers and configurations only."
     def refuse(*a, **k): raise AssertionError("the plan loaded weights")
     monkeypatch.setattr(models, "load_model", refuse)
-    monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", refuse)
+    import transformers  # models imports it where it loads: the class itself is patched
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
 
 
 def plan(capsys, *args) -> tuple[int, str, str]:
