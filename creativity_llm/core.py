@@ -17,11 +17,11 @@ import numpy as np
 __all__ = ['HASH_CACHE_VERSION', 'RACY_WINDOW_NS', 'COARSE_WINDOW_NS', 'no_grad', 'inference_mode', 'INFERENCE_DTYPES',
            'LOCAL_MODEL_KEYS', 'SAMPLING_KEYS', 'TEACHER_KEYS', 'ENGINE_KEYS', 'MODEL_ROLES', 'STAGES', 'STAGE_BY_ID',
            'STAGE_BY_SLUG', 'atomic_path', 'atomic_write', 'write_json', 'write_jsonl', 'cache_root', 'hash_cache_dir',
-           'file_sha256', 'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'ConfigError', 'knob', 'one_of',
-           'require', 'StageConfig', 'RunSettings', 'derived_settings', 'configs_dir', 'available_presets',
-           'StageIncomplete', 'StageWaiting', 'UndeclaredRead', 'OfferedModel', 'StageContract', 'DeclaredConfig',
-           'reading_as', 'Stage', 'registry', 'offered_models', 'planned_models', 'stage_dir', 'package_versions',
-           'git_describe', 'Manifest', 'record_metrics', 'stage_is_current', 'run_lock']
+           'file_sha256', 'dir_files_sha256', 'tree_sha256', 'json_sha256', 'finite', 'progress_bar', 'ConfigError',
+           'knob', 'one_of', 'require', 'StageConfig', 'RunSettings', 'derived_settings', 'configs_dir',
+           'available_presets', 'StageIncomplete', 'StageWaiting', 'UndeclaredRead', 'OfferedModel', 'StageContract',
+           'DeclaredConfig', 'reading_as', 'Stage', 'registry', 'offered_models', 'planned_models', 'stage_dir',
+           'package_versions', 'git_describe', 'Manifest', 'record_metrics', 'stage_is_current', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #e9a0681b
 @contextmanager
@@ -150,6 +150,13 @@ def _under_torch(mode: str):
     return decorate
 
 no_grad, inference_mode = _under_torch("no_grad"), _under_torch("inference_mode")
+
+# %% ../nbs/00_core.ipynb #c610ef32
+def progress_bar(iterable=None, **kwargs):
+    """A tqdm bar on standard output, where a stage's own messages go: the runner shows it on the terminal (redrawn in place, or its
+    last state) and keeps its last state in the stage's log, while the libraries' bars and warnings on standard error go to the log."""
+    from tqdm import tqdm
+    return tqdm(iterable, file=sys.stdout, **kwargs)
 
 # %% ../nbs/00_core.ipynb #bfe34a5d
 class ConfigError(ValueError):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
+from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 
 from .core import (ENGINE_KEYS, LOCAL_MODEL_KEYS, SAMPLING_KEYS, ConfigError, StageConfig, StageContract, StageIncomplete, atomic_path, file_sha256, inference_mode, json_sha256, knob, one_of,
                                  require, stage_dir, write_json, write_jsonl)
@@ -302,7 +302,7 @@ def build_experts(cfg: RunConfig, run_dir, index: str | None = None, assemble: b
         train_in_processes(cfg, run_dir, todo, n, log)
         by_workers = {cells[i]["id"] for i in todo if is_current(cells[i])}
     trained, current, busy = [], [], []
-    for i in tqdm(wanted, desc="experts", unit="expert", disable=len(wanted) < 2 or bool(by_workers)):
+    for i in progress_bar(wanted, desc="experts", unit="expert", disable=len(wanted) < 2 or bool(by_workers)):
         c = cells[i]
         if is_current(c): (trained if c["id"] in by_workers else current).append(c["id"]); continue
         try:

@@ -15,7 +15,7 @@ import httpx
 from .core import (LOCAL_MODEL_KEYS, SAMPLING_KEYS, TEACHER_KEYS, ConfigError, RunSettings, StageConfig, StageWaiting, atomic_write, inference_mode,
                                  json_sha256, stage_dir, StageContract, tree_sha256, write_json, write_jsonl)
 from .models import describe_model, load_model
-from tqdm import tqdm  # plain text bars: they read well in papermill logs and batch-job output
+from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 if TYPE_CHECKING: import torch  # annotations only: torch and transformers are imported where they are used
 
 # %% auto #0
@@ -229,7 +229,7 @@ class TransformersGenerator:
         texts = [self.render(p) for p in prompts]
         answers: list = [None] * len(texts)
         batches = self.plan(texts)
-        for b, idx in enumerate(tqdm(batches, desc="generate", unit="batch", disable=not self.progress or len(batches) < 2)):
+        for b, idx in enumerate(progress_bar(batches, desc="generate", unit="batch", disable=not self.progress or len(batches) < 2)):
             batch, seed = [texts[i] for i in idx], s.seed + b
             key = self._key(batch, s, seed) if self.cache is not None else None
             outs = self.cache.get(key) if key else None
@@ -378,7 +378,7 @@ class OpenAIGenerator:
             if key: self.cache.put(key, [answer])
             return answer
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(tqdm(pool.map(one, enumerate(prompts)), total=len(prompts), desc="generate", unit="prompt",
+            return list(progress_bar(pool.map(one, enumerate(prompts)), total=len(prompts), desc="generate", unit="prompt",
                              disable=not self.progress or len(prompts) < 2))
 
     def served_models(self) -> set[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
+from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 
 from .core import (LOCAL_MODEL_KEYS, ConfigError, OfferedModel, StageConfig, StageContract, atomic_path, derived_settings, finite,
                                  inference_mode, json_sha256, knob, no_grad, require, stage_dir, write_json)
@@ -337,7 +337,7 @@ def extract_skillpack(deltas: dict, cfg: SkillPackConfig, architecture: dict, na
     hidden = architecture.get("hidden_size") or 4096
     bands = scale_bands(parse_bands(cfg.bands), hidden, cfg.band_reference)
     t, modules = {}, {}
-    for wname in tqdm(sorted(deltas), desc=f"SkillPack {name}", unit="module", disable=not progress):
+    for wname in progress_bar(sorted(deltas), desc=f"SkillPack {name}", unit="module", disable=not progress):
         d = deltas[wname]
         if isinstance(d, tuple):
             u, s, v = lowrank_svd(*d)
@@ -614,7 +614,7 @@ def compression_curve(model, tok, deltas, arch: dict, cfg: RunConfig, rows: list
     points = []
     energies = [float(e) for e in cfg.graft_curve.split(",") if e.strip()]
     for bands in (cfg.graft_bands, "32:rest"):
-        for e in tqdm(energies, desc=f"curve ({bands})", disable=not progress):
+        for e in progress_bar(energies, desc=f"curve ({bands})", disable=not progress):
             pack = extract_skillpack(deltas, SkillPackConfig(**{**asdict(SkillPackConfig.from_run_config(cfg, energy=e)), "bands": bands}), arch, "curve",
                                      dense_dtype_bytes=dense_bytes)
             exact = bands == "32:rest" and all(m["rank"] == m["full_rank"] for m in pack.modules.values() if m["method"] == "svd")
@@ -701,7 +701,7 @@ def fusion_table(models, tok, skills: list[dict], cfg: RunConfig, items, passage
             steps.append({"method": method, "skills": k, **{f"loss:{sid}": l for sid, l in losses.items()},
                           "forgetting_earlier": float(1 - np.mean(earlier)) if earlier else None, "kl": kl})
             if ret: rows.append({"method": method, "losses": losses, "retention": ret})
-            pm.delete_adapter(fused)
+            pm.set_adapter(names[0]); pm.delete_adapter(fused)  # deleting the active adapter would leave none active (peft warns)
         log(f"[06] fusion {method}: forgetting of earlier skills " + ", ".join(f"{st['skills']}: {st['forgetting_earlier']:.3f}" for st in steps if st["method"] == method and st["forgetting_earlier"] is not None))
     h_after = state_sha256(pm)
     # routing by label: each skill's inputs see only its own pack, general inputs none (the base). Scored after every fusion above

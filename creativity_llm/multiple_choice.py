@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
+from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 
 from .core import inference_mode
 from .sources import samples_dir
@@ -108,7 +108,7 @@ def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int 
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     size = -(-len(contexts) // -(-len(contexts) // batch_size)) if contexts else 1  # equal batches: no small tail batch
     starts = range(0, len(contexts), size)
-    for s in tqdm(starts, desc="log-likelihood", unit="batch", disable=not progress or len(starts) < 2):
+    for s in progress_bar(starts, desc="log-likelihood", unit="batch", disable=not progress or len(starts) < 2):
         batch = contexts[s:s + size]
         width = max(len(ctx_ids[c]) for c in batch)
         ids = torch.tensor([[pad] * (width - len(ctx_ids[c])) + ctx_ids[c] for c in batch], device=dev)
@@ -118,7 +118,7 @@ def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int 
         g_ = torch.tensor([g for g, _, _ in rows], device=dev)
         first = torch.tensor([t[0] for _, _, t in rows], device=dev)
         lp = torch.log_softmax(_logits(model, o.last_hidden_state[:, -1]), -1)[g_, first].double().cpu().numpy()
-        cache = o.past_key_values
+        cache = o.cache
         longer = [r for r, (_, _, t) in enumerate(rows) if len(t) > 1]  # one-token continuations: the first pass scored them
         for chunk in _length_chunks([len(rows[r][2]) - 1 for r in longer]):
             chunk = [longer[c] for c in chunk]
@@ -130,7 +130,7 @@ def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int 
             catt = torch.tensor([[1] * (len(t) - 1) + [0] * (longest - len(t) + 1) for _, _, t in sub], device=dev)
             cpos = att.sum(-1)[g_[chunk], None] + torch.arange(longest, device=dev)
             h = decoder(input_ids=cids, attention_mask=torch.cat([att[g_[chunk]], catt], 1), position_ids=cpos,
-                        past_key_values=c_cache, use_cache=True).last_hidden_state
+                        cache=c_cache, use_cache=True).last_hidden_state
             r_, p_ = torch.tensor([(k, p) for k, (_, _, t) in enumerate(sub) for p in range(len(t) - 1)], device=dev).T
             targets = torch.tensor([t[p + 1] for _, _, t in sub for p in range(len(t) - 1)], device=dev)
             rest = torch.log_softmax(_logits(model, h[r_, p_]), -1).gather(1, targets[:, None])[:, 0]

@@ -4,7 +4,8 @@
 
 # %% ../nbs/00d_pipeline.ipynb #538524c2
 from __future__ import annotations
-import argparse, datetime as dt, difflib, json, os, re, shutil, sys, time, typing
+import argparse, datetime as dt, difflib, io, json, os, re, shutil, sys, time, typing, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from importlib import util
 from pathlib import Path
@@ -24,8 +25,9 @@ from . import evaluation, experts, generate, graft, models, scoring, sources, tr
 __all__ = ['RunConfig', 'RUN_DIR_LINE', 'EXPERTS_BUSY', 'compose_config', 'read_config_file', 'parse_override', 'resolve_config',
            'default_nbs_dir', 'stage_notebook', 'existing_stages', 'parse_stages', 'notebook_parameters',
            'notebook_code_sha256', 'stage_parameters', 'stage_config', 'parameter_line', 'parameters_cell',
-           'parameters_cell_problems', 'StageFailed', 'run_stage', 'check_config', 'default_run_dir', 'run_pipeline',
-           'build_parser', 'experts_command', 'main']
+           'parameters_cell_problems', 'KeyInfo', 'key_info', 'describe_keys', 'StageFailed', 'run_stage',
+           'StageOutput', 'stage_streams', 'check_config', 'default_run_dir', 'run_pipeline', 'build_parser',
+           'experts_command', 'main']
 
 # %% ../nbs/00d_pipeline.ipynb #c68be26a
 def compose_config(stages=STAGES) -> type:
@@ -167,6 +169,62 @@ def parameters_cell_problems(nb_path) -> list[str]:
     if stage: problems += [f"{nb_path.name}: the parameters cell lacks '{k}', which stage {stage.slug} declares" for k in stage.keys if k not in seen]
     return problems
 
+# %% ../nbs/00d_pipeline.ipynb #e46e5ea9
+@dataclass(frozen=True)
+class KeyInfo:
+    "One configuration key as `creativity-llm keys` explains it."
+    name: str
+    owner: str             # the stage that owns it ('05_lora'), or 'run-wide' (`RunSettings`)
+    config_class: str      # the class that declares it, with its module
+    type: str
+    default: typing.Any    # the `tiny` preset's value
+    help: str
+    readers: tuple[str, ...]  # the stages that declare it: their own class's keys and their contracts' `uses`
+    presets: dict          # {preset: value} of the presets that set another value than the default
+
+def _preset_values() -> dict[str, dict]:
+    return {p: yaml.safe_load((configs_dir() / f"{p}.yaml").read_text()) or {} for p in available_presets()}
+
+def key_info(name: str, presets: dict | None = None) -> KeyInfo:
+    "What `name` is, who owns it and who reads it; an unknown name is a `ConfigError` suggesting the nearest key."
+    if name not in RunConfig.field_names(): raise _unknown_key(name, "creativity-llm keys")
+    f = {f.name: f for f in fields(RunConfig)}[name]
+    owners = [s for s in STAGES if name in {g.name for g in fields(s.contract.config)}]
+    cls = next((c for c in RunConfig.__mro__ if is_dataclass(c) and name in c.__dict__.get("__dataclass_fields__", {}) and
+                name not in {g.name for b in c.__mro__[1:] if is_dataclass(b) for g in fields(b)}), RunConfig)
+    presets = _preset_values() if presets is None else presets
+    return KeyInfo(name, owners[0].slug if owners else "run-wide", f"{cls.__module__.removeprefix('creativity_llm.')}.{cls.__name__}",
+                   typing.get_type_hints(RunConfig)[name].__name__, f.default, f.metadata.get("help", ""),
+                   tuple(s.slug for s in STAGES if name in s.keys),
+                   {p: v[name] for p, v in sorted(presets.items()) if name in v and v[name] != f.default})
+
+def _one_line(k: KeyInfo, width: int) -> str:
+    return f"{k.name:{width}} {k.type:5} = {k.default!r:24} {k.help}"
+
+def describe_keys(query: str = "") -> str:
+    """`creativity-llm keys`: every key by owner ('' ), the keys a stage declares ('05', '05_lora' or 'lora'), or one key in full."""
+    presets = _preset_values()
+    stage = STAGE_BY_ID.get(query) or STAGE_BY_SLUG.get(query) or next((s for s in STAGES if s.name == query), None)
+    if query and stage is None:
+        k = key_info(query, presets)
+        rows = [("owner", f"{k.owner} ({k.config_class})"), ("type", k.type), ("default", f"{k.default!r} (the tiny preset)"),
+                ("presets", ", ".join(f"{p} {v!r}" for p, v in k.presets.items()) or "all take the default"),
+                ("help", k.help), ("readers", ", ".join(k.readers) or "no stage (the runner)")]
+        return "\n".join([k.name, *(f"  {a:8} {b}" for a, b in rows)])
+    infos = [key_info(n, presets) for n in RunConfig.field_names()]
+    width = max(len(k.name) for k in infos)
+    if stage is not None:
+        own = [k for k in infos if k.name in stage.keys and k.owner == stage.slug]
+        used = [k for k in infos if k.name in stage.keys and k.owner != stage.slug]
+        return "\n".join([f"stage {stage.slug}: {len(own)} keys of its own, {len(used)} it uses (their owner in brackets)",
+                          *("  " + _one_line(k, width) for k in own), *("  " + _one_line(k, width) + f"  [{k.owner}]" for k in used)])
+    out = []
+    for owner in ["run-wide", *(s.slug for s in STAGES)]:
+        mine = [k for k in infos if k.owner == owner]
+        if mine: out += [f"{owner}:"] + ["  " + _one_line(k, width) for k in mine]
+    return "\n".join(out)
+
+
 # %% ../nbs/00d_pipeline.ipynb #854aaa52
 class StageFailed(RuntimeError):
     "A stage notebook raised; the message names the stage, the cell and the error."
@@ -185,7 +243,7 @@ def _failure_message(stage: Stage, err, nb_out: Path) -> str:
     if not hasattr(err, "exec_count"): return f"stage {stage.slug} could not run: {ename}: {evalue}\n  executed notebook: {nb_out}"
     code = [l.strip() for l in (err.source or "").splitlines() if l.strip() and not l.lstrip().startswith("#")]
     where = f"cell {err.exec_count}" + (f" (`{code[0][:60]}`)" if code else "")
-    return f"stage {stage.slug} failed in {where}: {ename}: {evalue}\n  executed notebook: {nb_out}"
+    return f"stage {stage.slug} failed in {where}: {ename}: {evalue}\n  executed notebook: {nb_out}\n  its whole output: {nb_out.parent.parent / 'logs' / (stage.slug + '.log')}"
 
 def _check_upstream(stage: Stage, manifest: Manifest, run_dir: Path, nbs_dir):
     for r in stage.reads:
@@ -204,9 +262,10 @@ def _empty_visible(folder: Path):
         if p.name.startswith(".") and not _ATOMIC_TMP.match(p.name): continue  # scratch state a stage keeps to resume
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
-def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = False, log=print) -> str:
-    "Run one stage unless it is up to date; return 'ran' or 'skipped'."
+def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = False, log=print, verbose: bool = False) -> str:
+    "Run one stage unless it is up to date; return 'ran' or 'skipped'. Its kernel's output: `stage_streams`."
     import papermill as pm
+    from traitlets.config import Config
     run_dir, nb = Path(run_dir).resolve(), stage_notebook(stage, nbs_dir).resolve()
     manifest, out_dir = Manifest(run_dir), stage_dir(run_dir, stage.id)
     params = stage_parameters(stage, cfg, nb)
@@ -228,10 +287,12 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
     t0 = time.perf_counter()
     nb_out.parent.mkdir(exist_ok=True)
     tmp = nb_out.with_name(f".{nb_out.stem}.{os.getpid()}.tmp.ipynb")  # papermill rewrites its output as it goes
+    local = Config({"KernelManager": {"transport": "ipc"}})  # Unix sockets, private to the machine: no TCP on localhost
     try:
-        pm.execute_notebook(str(nb), str(tmp), parameters={**params, "run_dir": str(run_dir)}, kernel_name="python3",
-                            cwd=str(nb.parent), execution_timeout=cfg.stage_timeout_s, progress_bar=False,
-                            stdout_file=sys.stdout, stderr_file=sys.stderr)
+        with stage_streams(run_dir, stage, verbose) as (out, err):
+            pm.execute_notebook(str(nb), str(tmp), parameters={**params, "run_dir": str(run_dir)}, kernel_name="python3",
+                                cwd=str(nb.parent), execution_timeout=cfg.stage_timeout_s, progress_bar=False,
+                                stdout_file=out, stderr_file=err, config=local)
     except Exception as err:
         if tmp.exists(): os.replace(tmp, nb_out)  # the executed notebook of a failed stage is kept to read
         if getattr(err, "ename", "") == "StageWaiting":  # not a failure: it waits for batch results, and the same command resumes it
@@ -247,6 +308,49 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
             outputs=outputs, outputs_hash=json_sha256(outputs))
     log(f"[{stage.slug}] done in {time.perf_counter() - t0:.1f} s, {len(outputs)} output files")
     return "ran"
+
+# %% ../nbs/00d_pipeline.ipynb #849b2f56
+class StageOutput(io.TextIOBase):
+    """One stream of a stage kernel. Every line goes to the stage's log; to `terminal` go every line if `everything`, else only progress
+    bars (a line redrawn with carriage returns). The log keeps a bar's last state, as does a terminal that is not a tty (a batch job's
+    output file); an interactive terminal sees the bar redrawn in place."""
+    def __init__(self, log, terminal=None, everything: bool = True):
+        self.log, self.terminal, self.everything, self._line, self._drawn = log, terminal, everything, "", False
+        self._tty = terminal is not None and bool(getattr(terminal, "isatty", lambda: False)())
+
+    def writable(self): return True
+
+    def write(self, text: str) -> int:
+        self._line += text
+        *done, self._line = self._line.split("\n")
+        for line in done: self._end_line(line)
+        if self._tty and "\r" in self._line.rstrip("\r"):  # a bar being redrawn
+            self.terminal.write("\r" + self._line.rstrip("\r").rsplit("\r", 1)[-1]); self.terminal.flush(); self._drawn = True
+        return len(text)
+
+    def _end_line(self, line: str):
+        last = line.rstrip("\r").rsplit("\r", 1)[-1]
+        self.log.write(last + "\n"); self.log.flush()
+        if self.terminal is not None and (self.everything or "\r" in line):
+            self.terminal.write(("\r" if self._drawn else "") + last + "\n"); self.terminal.flush()
+        self._drawn = False
+
+    def close(self):
+        if self._line: self._end_line(self._line); self._line = ""
+        super().close()
+
+@contextmanager
+def stage_streams(run_dir, stage: Stage, verbose: bool = False):
+    """(stdout, stderr) of a stage kernel: both whole in `<run>/logs/<stage>.log` (appended, a header per run); on the terminal, what
+    the stage prints and progress bars, but not the warnings and logs of the libraries below it, unless `verbose`."""
+    path = Path(run_dir) / "logs" / f"{stage.slug}.log"
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"== {_now()} {stage.slug}\n"); log.flush()
+        out, err = StageOutput(log, sys.stdout), StageOutput(log, sys.stderr, everything=verbose)
+        try: yield out, err
+        finally: out.close(); err.close()
+
 
 # %% ../nbs/00d_pipeline.ipynb #414c8d4d
 def check_config(cfg: RunConfig, here: bool = True, read_sources: bool = True) -> RunConfig:
@@ -275,12 +379,16 @@ def default_run_dir(cfg: RunConfig) -> Path: return Path("runs") / cfg.run_name
 
 # %% ../nbs/00d_pipeline.ipynb #be9b88c0
 def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nbs_dir=None, log=print, plan: bool = True, tokenizer: str = "",
-                 throughput: Throughput | None = None) -> dict[str, str]:
+                 throughput: Throughput | None = None, verbose: bool = False) -> dict[str, str]:
     """Run the requested stages that exist; return {stage id: 'ran' | 'skipped'}. Before stage 00: `check_config`, then the preflight plan
     (`plan.preflight`), whole or (`plan=False`) only its counts, which need no tokenizer; either refuses a run that cannot work."""
     check_config(cfg, read_sources=False)  # the plan reads them
+    if "DS_ACCELERATOR" not in os.environ and (cfg.device == "cpu" or cfg.device == "auto" and models.pick_device("auto").type == "cpu"):
+        os.environ["DS_ACCELERATOR"] = "cpu"  # for the kernels: their DeepSpeed (imported by transformers, peft, accelerate) would probe and warn
     wanted = parse_stages(stages)
-    preflight(cfg, tokenizer, throughput, full=plan, log=log, stages=set(wanted))
+    with warnings.catch_warnings(record=True) as caught:  # the libraries' warnings (peft's on the meta model of the memory plan): to logs/plan.log
+        warnings.simplefilter("always" if verbose else "default")
+        preflight(cfg, tokenizer, throughput, full=plan, log=log, stages=set(wanted))
     nbs_dir = Path(nbs_dir or default_nbs_dir())
     force = set(parse_stages(",".join(force))) if force and "all" not in force else (set(wanted) if force else set())
     have = {s.id for s in existing_stages(nbs_dir)}
@@ -290,6 +398,10 @@ def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nb
     run_dir = Path(run_dir or default_run_dir(cfg)).resolve()
     results = {}
     with run_lock(run_dir):
+        noise = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught]
+        (run_dir / "logs").mkdir(exist_ok=True)
+        with open(run_dir / "logs" / "plan.log", "a", encoding="utf-8") as f: f.write(f"== {_now()} plan\n" + "".join(noise))
+        if verbose: sys.stderr.write("".join(noise))
         config_text = yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
         atomic_write(run_dir / "config.yaml", config_text)
         with Manifest(run_dir).edit() as m:
@@ -297,7 +409,7 @@ def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nb
                         "git": git_describe(nbs_dir), "created": m["run"].get("created", _now()), "updated": _now()}
             m["meta"] = {"versions": package_versions(), "nbs_dir": str(nbs_dir.resolve())}
         for stage in todo:
-            results[stage.id] = run_stage(stage, cfg, run_dir, nbs_dir, force=stage.id in force, log=log)
+            results[stage.id] = run_stage(stage, cfg, run_dir, nbs_dir, force=stage.id in force, log=log, verbose=verbose)
     log(f"run {run_dir}: " + ", ".join(f"{k} {v}" for k, v in results.items()))
     return results
 
@@ -323,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the pipeline stages")
     _run_args(run)
+    run.add_argument("-v", "--verbose", action="store_true", help="show the libraries' warnings and logs on the terminal too (always in <run-dir>/logs/<stage>.log)")
     run.add_argument("--no-plan", action="store_true", help="check only the plan's counts (sources, experts, team) before stage 00, not lengths, memory and time")
     pl = sub.add_parser("plan", help="what a run would do and need, without loading weights; refuses (exit 2) a run that cannot work")
     _run_args(pl)
@@ -330,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--nbs")
     cf = sub.add_parser("config", help="print the resolved configuration as YAML")
     _config_args(cf)
+    ky = sub.add_parser("keys", help="explain the configuration keys: one key in full, a stage's keys, or all by owner")
+    ky.add_argument("query", nargs="?", default="", help="a key (lora_r), a stage (05, 05_lora, lora), or nothing for every key")
     ex = sub.add_parser("experts", help="train stage 02 experts into a run's expert bank (array jobs); no manifest entry, no stage outputs",
                         description="--config defaults to <run-dir>/config.yaml, the configuration the run was started with")
     _config_args(ex)
@@ -385,6 +500,7 @@ def main(argv=None) -> int:
             except ModelSpecError as e: raise ConfigError(str(e)) from None
             return 0
         if args.cmd == "experts": return experts_command(args)
+        if args.cmd == "keys": print(describe_keys(args.query)); return 0
         cfg = resolve_config(args.preset, args.config, args.param)
         if args.cmd == "config":
             # checked as a plan is (the device as written): printing a configuration asks no device, and imports no torch
@@ -394,11 +510,15 @@ def main(argv=None) -> int:
         if args.cmd == "plan":
             preflight(check_config(cfg, here=False, read_sources=False), args.tokenizer, rates, stages=set(parse_stages(args.stages)))
             return 0
-        run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs, plan=not args.no_plan, tokenizer=args.tokenizer, throughput=rates)
+        run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs, plan=not args.no_plan, tokenizer=args.tokenizer, throughput=rates,
+                     verbose=args.verbose)
         return 0
     except StageWaiting as e:
         print(f"creativity-llm: {e}", file=sys.stderr)
         return 3
+    except BrokenPipeError:  # the output went into a pipe that closed early (`keys | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ConfigError, RuntimeError, OSError, ValueError) as e:
         if isinstance(e, StageFailed): print(f"creativity-llm: {e}", file=sys.stderr); return 1
         print(f"creativity-llm: error: {e}", file=sys.stderr)

@@ -11,7 +11,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
+from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 
 from .core import ENGINE_KEYS, LOCAL_MODEL_KEYS, SAMPLING_KEYS, StageConfig, StageContract, atomic_path, knob, one_of, require, stage_dir, write_json, write_jsonl
 from .experts import CATEGORY_ORDER, EXPERTS_TABLE, behaviour_similarity
@@ -454,7 +454,7 @@ def generate_team_pairs(cfg: RunConfig, run_dir, team: list[dict], log=print) ->
         model, base_identity = attach_adapters(base, folders), model_identity(cfg.model, cfg.model_cache or None, run_dir)
         gen = TransformersGenerator(model, tok, batch_size=cfg.gen_batch_size, progress=False, cache=cache, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     records, rejected, per_expert = [], [], {}
-    for e in tqdm(team, desc="team", unit="expert"):
+    for e in progress_bar(team, desc="team", unit="expert"):
         if cfg.engine_url: gen.model = gen.load_adapter(e["id"], folders[e["id"]])  # its served name carries its content hash: so does the cache key
         else:
             model.set_adapter(adapter_name(e["id"]))

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 import snowballstemmer
-from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
+from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 
 from .core import StageConfig, derived_settings, knob, one_of, require, write_jsonl
 from .sources import SourceError
@@ -530,7 +530,7 @@ class PatentQualityScorer:
     def score_many(self, texts: Iterable, exclude_self: bool = True, progress: bool = False) -> list[Score]:
         "Score many texts (a progress bar when `progress`)."
         texts = list(texts)
-        return [self.score(t, exclude_self) for t in tqdm(texts, desc="scoring", disable=not progress or len(texts) < 500)]
+        return [self.score(t, exclude_self) for t in progress_bar(texts, desc="scoring", disable=not progress or len(texts) < 500)]
 
 # %% ../nbs/01c_scorer.ipynb #2cd6fc00
 def load_aut(path) -> list[dict]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: a notebook widget inside a papermill kernel would only warn
+from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 
 from .core import atomic_path, ConfigError, knob, one_of, require, stage_dir, StageConfig, StageContract, write_json
 from .qubo import TEAM_PAIRS
@@ -92,7 +92,7 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
     settings = scorer_config(cfg)
     scorers = {pool: PatentQualityScorer(settings, ref) for pool, ref in refs.items()}
     def pool_of(r): return r["category"] if r["task"] == "creativity" and r["category"] in scorers else ""
-    scored = [scorers[pool_of(r)].score(r["response"], ref_id=r["id"]) for r in tqdm(rows, desc="scoring", disable=len(rows) < 500)]
+    scored = [scorers[pool_of(r)].score(r["response"], ref_id=r["id"]) for r in progress_bar(rows, desc="scoring", disable=len(rows) < 500)]
     filtered = [i for i, r in enumerate(rows) if r["task"] == "creativity" or cfg.score_filter_qa]
     selected = [True] * len(rows)
     for task in sorted({rows[i]["task"] for i in filtered}):  # creativity and QA answers are ranked apart: their scores mean different things

@@ -187,7 +187,7 @@ def train_adapter(cfg, out_dir, mode: str, rows: list[dict], log=print, keep_mod
         bf16=on_cuda and model.dtype == torch.bfloat16, deepspeed=str(resolve_repo_path(s.deepspeed)) if use_ds else None,
         train_sampling_strategy="group_by_length", prediction_loss_only=True, remove_unused_columns=False, dataloader_num_workers=0,
         # non-reentrant: it back-propagates to the LoRA weights although the embeddings' output (the first layer's input) is frozen
-        gradient_checkpointing=s.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False} if s.gradient_checkpointing else None)
+        activation_checkpointing=s.gradient_checkpointing, activation_checkpointing_kwargs={"use_reentrant": False} if s.gradient_checkpointing else None)
     pin_one_device(args)  # also starts the process group of a distributed launch, which the difficulty pass below shares out
     initial = (_base_difficulty(model, train_ex, tok.pad_token_id, s, out, [model_sha, data_sha, str(model.dtype)], write=args.process_index == 0)
                if s.hard_weighting else None)

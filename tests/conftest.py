@@ -51,7 +51,7 @@ def _smoke(folder: Path):
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("CREATIVITY_LLM_HASH_CACHE", str(folder / "cache")); mp.setenv("CREATIVITY_LLM_HASH_LOG", str(folder / "reads.log"))
                 mp.setenv("CREATIVITY_LLM_RACY_WINDOW_NS", "0")  # a file written just before the runner hashes it is remembered all the same: no timing in the test
-                r = cli("run", "--preset", "smoke", "--run-dir", run_dir)
+                r = cli("run", "--preset", "smoke", "--run-dir", run_dir, warnings=True)  # as a user runs it: what the terminal shows is tested
             done.write_text(json.dumps({"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr, "wall": time.perf_counter() - t0}))
     res = json.loads(done.read_text())
     r = subprocess.CompletedProcess(["creativity-llm", "run", "--preset", "smoke"], res["returncode"], res["stdout"], res["stderr"])
@@ -81,9 +81,9 @@ def copy_run(smoke_run, dest: Path) -> Path:
     return dest
 
 
-def cli(*args, cwd=None, timeout=300, **kw) -> subprocess.CompletedProcess:
-    "Run the `creativity-llm` command and capture its output."
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def cli(*args, cwd=None, timeout=300, warnings: bool = False, **kw) -> subprocess.CompletedProcess:
+    "Run the `creativity-llm` command and capture its output (Python's warnings off unless `warnings`)."
+    env = {**os.environ} if warnings else {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([CLI, *map(str, args)], cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from conftest import CLI, ROOT, cli, copy_run, write_toy_notebook
-from creativity_llm.core import STAGES, dir_files_sha256
+from creativity_llm.core import STAGE_BY_ID, STAGES, dir_files_sha256
+from creativity_llm.pipeline import RunConfig
 
 
 def test_stages_lists_what_exists():
@@ -15,6 +16,56 @@ def test_stages_lists_what_exists():
     assert lines["00_core"].split()[0] == "exists" and "run prepare_models, config PrepareConfig, writes model.json" in lines["00_core"]
     assert "reads 00,01 " in lines["02_experts"] and "run build_experts, config ExpertsConfig" in lines["02_experts"]
     assert set(lines) == {s.slug for s in STAGES}
+
+
+def test_keys_explains_a_key_and_a_stage():
+    r = cli("keys", "lora_r")
+    assert r.returncode == 0, r.stderr
+    rows = dict(l.split(None, 1) for l in r.stdout.splitlines()[1:])
+    assert rows["owner"].startswith("05_lora") and rows["type"] == "int" and rows["default"].startswith("8 ")
+    assert rows["help"] == RunConfig.help()["lora_r"] and rows["readers"] == "02_experts, 05_lora"
+    r = cli("keys", "05")
+    assert r.returncode == 0 and r.stdout.startswith("stage 05_lora:"), r.stderr
+    listed = [l.split()[0] for l in r.stdout.splitlines()[1:]]
+    assert sorted(listed) == sorted(STAGE_BY_ID["05"].keys)
+    r = cli("keys", "lora_rr")
+    assert r.returncode == 2 and "did you mean 'lora_r'" in r.stderr and not r.stdout
+
+
+LIGHT_COMMANDS = [["--help"], ["stages"], ["keys"], ["keys", "lora_r"], ["keys", "05"], ["config", "--preset", "tiny"], ["config", "--preset", "smoke"],
+                  ["run", "--help"], ["plan", "--help"], ["serve", "--help"], ["experts", "--help"]]
+
+
+def test_light_commands_import_no_torch():
+    "The command's light paths import no heavy library (structural: `sys.modules` after each, in a fresh process; the wall times are in the note)."
+    code = ("import contextlib, io, json, sys\nfrom creativity_llm.pipeline import main\nout = []\n"
+            "for argv in json.loads(sys.argv[1]):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try: code = main(argv)\n"
+            "        except SystemExit as e: code = e.code\n"
+            "    out.append([argv, code, [m for m in ('torch', 'transformers', 'peft', 'pandas', 'deepspeed', 'papermill') if m in sys.modules]])\n"
+            "print(json.dumps(out))")
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(LIGHT_COMMANDS)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    for argv, code, heavy in json.loads(r.stdout):
+        assert code == 0 and heavy == [], f"creativity-llm {' '.join(argv)}: exit {code}, imported {heavy}"
+
+
+# what a fresh `make run` printed before the stage logs (issue 34): each is fixed where the project caused it, or kept in a log
+NOISE = ["Kernel is running over TCP", "IProgress not found", "`gradient_checkpointing` is deprecated", "`gradient_checkpointing_kwargs` is deprecated",
+         "is_gradient_checkpointing", "past_key_values", "was active which is now deleted", "Setting accelerator to CPU"]
+
+
+def test_the_terminal_shows_the_stages_and_the_logs_keep_the_rest(smoke_run):
+    run_dir, r, _ = smoke_run
+    terminal = r.stdout + r.stderr
+    assert [n for n in NOISE if n in terminal] == []
+    assert "\r" not in terminal, "a progress bar's refreshes reach a non-interactive terminal as its last state, one line"
+    logs = {p.name: p.read_text() for p in (run_dir / "logs").glob("*.log")}
+    assert set(logs) == {f"{s.slug}.log" for s in STAGES} | {"plan.log"}
+    assert "is_gradient_checkpointing" in logs["plan.log"] and "is_gradient_checkpointing" in logs["05_lora.log"], "third-party warnings: in the logs"
+    assert all(l.startswith("== ") for l in logs.values()), "each log starts with its run's header"
+    assert "[05] " in terminal and "[05] " in logs["05_lora.log"], "what a stage prints: on the terminal and in its log"
 
 
 def stage07_item_ids(run_dir) -> list[str]:
