@@ -19,6 +19,7 @@ from pathlib import Path
 SKIP = {  # glob (relative to the run directory, '/'-separated) → why its bytes may differ between two identical runs
     "manifest.json": "the run's log: start and finish times, wall times, history, absolute paths",
     "notebooks/*": "executed notebooks: cell outputs carry progress bars, timings and log lines",
+    "logs/*": "each stage kernel's whole output (and the plan's warnings), appended run after run: timestamps, timings, progress bars",
     ".run.lock": "lock file of the runner",
     ".manifest.lock": "lock file of the manifest",
     "*/tensorboard/*": "TensorBoard event files (stage 05's and the expert bank's): named by time, host and pid, each event stamped with its wall time",

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00d_pipeline.ipynb #538524c2
 from __future__ import annotations
-import argparse, datetime as dt, difflib, io, json, os, re, shutil, sys, time, typing, warnings
+import argparse, datetime as dt, difflib, io, json, os, re, shutil, sys, tempfile, time, typing, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from importlib import util
@@ -287,13 +287,15 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
     t0 = time.perf_counter()
     nb_out.parent.mkdir(exist_ok=True)
     tmp = nb_out.with_name(f".{nb_out.stem}.{os.getpid()}.tmp.ipynb")  # papermill rewrites its output as it goes
-    local = Config({"KernelManager": {"transport": "ipc"}})  # Unix sockets, private to the machine: no TCP on localhost
+    sockets = tempfile.mkdtemp(prefix="creativity-llm-kernel-")  # the kernel's Unix sockets, in a folder of its own (mode 0700)
+    local = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})  # no TCP on localhost
     try:
         with stage_streams(run_dir, stage, verbose) as (out, err):
             pm.execute_notebook(str(nb), str(tmp), parameters={**params, "run_dir": str(run_dir)}, kernel_name="python3",
                                 cwd=str(nb.parent), execution_timeout=cfg.stage_timeout_s, progress_bar=False,
                                 stdout_file=out, stderr_file=err, config=local)
     except Exception as err:
+        shutil.rmtree(sockets, ignore_errors=True)
         if tmp.exists(): os.replace(tmp, nb_out)  # the executed notebook of a failed stage is kept to read
         if getattr(err, "ename", "") == "StageWaiting":  # not a failure: it waits for batch results, and the same command resumes it
             _record(manifest, stage, "waiting", err.evalue, status="waiting", wall_s=round(time.perf_counter() - t0, 2))
@@ -302,6 +304,7 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
         _record(manifest, stage, "failed", msg.splitlines()[0], status="failed", wall_s=round(time.perf_counter() - t0, 2),
                 error=msg.splitlines()[0])
         raise StageFailed(msg) from None
+    shutil.rmtree(sockets, ignore_errors=True)
     os.replace(tmp, nb_out)
     outputs = dir_files_sha256(out_dir)
     _record(manifest, stage, "ran", why, status="done", finished=_now(), wall_s=round(time.perf_counter() - t0, 2),
