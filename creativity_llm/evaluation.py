@@ -107,15 +107,18 @@ def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg:
 
 # %% ../nbs/07_eval.ipynb #ea6574dc
 def creativity_scores(cfg: RunConfig, run_dir, answers: list[dict]) -> list[dict]:
-    "The creativity answers with their PatentQualityScorer total and dimensions, against stage 04's reference pools."
+    "The creativity answers with their PatentQualityScorer total and dimensions, against stage 04's reference pools and the other models' answers to the same prompt."
     pools = reference_for(cfg, read_pairs(pairs_to_score(run_dir)).to_pylist())
     scorers = {k: PatentQualityScorer(scorer_config(cfg), ref) for k, ref in pools.items()}
-    out = []
+    prompts: dict = {}  # the models' answers to one prompt are scored against each other and the reference together
     for a in answers:
-        if a["task"] != "creativity": continue
-        s = scorers.get(a["category"], scorers[""]).score(a["answer"], exclude_self=False)  # a copied training answer is not original
-        out.append({**a, "creativity": s.total, **{f"creativity_{k}": getattr(s, k) for k in DIMENSIONS}})
-    return out
+        if a["task"] == "creativity": prompts.setdefault(a["id"], []).append(a)
+    scores = {}
+    for pid, group in prompts.items():
+        batch = scorers.get(group[0]["category"], scorers[""]).score_batch([a["answer"] for a in group], exclude_self=False)  # a copied training answer is not original
+        scores.update({(pid, a["model"]): s for a, s in zip(group, batch)})
+    return [{**a, "creativity": (s := scores[a["id"], a["model"]]).total, **{f"creativity_{k}": getattr(s, k) for k in DIMENSIONS}}
+            for a in answers if a["task"] == "creativity"]
 
 def per_category(rows: list[dict], value: str, seed: int = 0) -> list[dict]:
     "Mean of `value` per (model, category) and over all categories, with bootstrap intervals; `None` values are left out and counted."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01c_scorer.ipynb #10571b60
 from __future__ import annotations
-import json, math, re, unicodedata
+import functools, json, math, re, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -26,8 +26,8 @@ __all__ = ['EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS
            'VAGUE', 'DETAIL_CAPS', 'ORIGINALITY_METHODS', 'DIMENSIONS', 'SCORE_WEIGHT_KEYS', 'SCORER_KEYS',
            'clean_text', 'en_stem', 'en_words', 'ja_words', 'segment_lang', 'content_words', 'split_ideas', 'Idea',
            'distinct_ideas', 'text_view', 'clear_caches', 'Cues', 'domains_of', 'idea_details', 'detail_count',
-           'claim_parts', 'ReferenceCorpus', 'saturate', 'ScorerKnobs', 'ScorerConfig', 'Score', 'PatentQualityScorer',
-           'load_aut', 'spearman_ci', 'validate_aut', 'scorer_config']
+           'claim_parts', 'ReferenceCorpus', 'PooledCorpus', 'saturate', 'ScorerKnobs', 'ScorerConfig', 'Score',
+           'PatentQualityScorer', 'load_aut', 'spearman_ci', 'validate_aut', 'scorer_config']
 
 # %% ../nbs/01c_scorer.ipynb #5c6250e3
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
@@ -340,14 +340,17 @@ class ReferenceCorpus:
         "Corpus texts (other than `exclude`) that share at least `overlap` of the idea's informative words."
         limit, df = common_df * self.n, self.df
         informative = [w for w in words if df.get(w, 0) <= limit] or list(words)
-        hits = [self._lists[w] for w in informative if w in df]
+        return self.sharing(informative, max(1, math.ceil(overlap * len(informative))), exclude)
+
+    def sharing(self, words, need: int, exclude: int | None = None) -> int:
+        "Corpus texts (other than `exclude`) that hold at least `need` of `words`."
+        hits = [self._lists[w] for w in words if w in self.df]
         if not hits: return 0
-        need = max(1, math.ceil(overlap * len(informative)))
         if sum(map(len, hits)) <= 48:  # short postings: counting in Python beats NumPy's call overhead
             counts = Counter(chain.from_iterable(hits))
             counts.pop(exclude, None)
             return sum(c >= need for c in counts.values())
-        counts = np.bincount(np.concatenate([self.postings[w] for w in informative if w in df]), minlength=self.n)
+        counts = np.bincount(np.concatenate([self.postings[w] for w in words if w in self.df]), minlength=self.n)
         if exclude is not None: counts[exclude] = 0
         return int((counts >= need).sum())
 
@@ -388,6 +391,53 @@ class ReferenceCorpus:
                 if not isinstance(text, str): raise SourceError(f"{path}:{n}: field 'text' (or 'response') missing or not a string")
                 texts.append(text); ids.append(str(row.get("id", f"{path.name}:{n}")))
         return cls(texts, ids)
+
+# %% ../nbs/01c_scorer.ipynb #3a4c2b05
+class PooledCorpus:
+    """The reference corpus and a batch of k answers to one prompt, read as one corpus without copying either: answer `i` is compared
+    with every reference text and the other k − 1 answers. It is left out by its position, not its text, so two identical answers
+    are each other's match and score equal, and the batch's order changes nothing."""
+    def __init__(self, reference: ReferenceCorpus, texts: list[str]):
+        self.reference, self.batch = reference, ReferenceCorpus(texts)
+        self.n = reference.n + self.batch.n
+
+    def __len__(self): return self.n
+
+    def _parts(self, i: int, exclude: int | None): return ((self.reference, exclude), (self.batch, i))
+
+    def _df(self, word: str) -> int: return self.reference.df.get(word, 0) + self.batch.df.get(word, 0)
+
+    def _idf(self, word: str, i: int, exclude: int | None) -> float:
+        n = self.n - 1 - (exclude is not None)
+        d = sum(c.df.get(word, 0) - (x is not None and word in c._doc_words[x]) for c, x in self._parts(i, exclude))
+        return math.log((n + 1) / (d + 1)) / math.log(n + 1)
+
+    @functools.cached_property
+    def _centroid_norm(self) -> float:
+        "Norm of the pooled corpus's TF-IDF centroid (what `ReferenceCorpus._centroid_norm` is for one corpus)."
+        df = Counter(self.reference.df); df.update(self.batch.df)
+        d = np.sort(np.fromiter(df.values(), float, len(df)))  # sorted: the same sum whatever the batch's order
+        v = d / max(self.n, 1) * np.log((self.n + 1) / (d + 1)) / math.log(self.n + 1)
+        return float(np.sqrt((v * v).sum())) or 1.0
+
+    def rarity(self, words: frozenset, i: int, method: str = "pool", common_df: float = 0.2, overlap: float = 0.5, exclude: int | None = None) -> float:
+        "Rarity of one idea of answer `i` in [0, 1], as `ReferenceCorpus.rarity` defines it, against the reference texts (but `exclude`) and the other answers."
+        if method not in ORIGINALITY_METHODS: raise ValueError(f"originality method {method!r}: expected one of {', '.join(ORIGINALITY_METHODS)}")
+        others = self.n - 1 - (exclude is not None)
+        if not words: return 0.0
+        if others <= 0: return 1.0  # nothing to compare with: unseen
+        if method == "pool":  # a word common in the reference says nothing; one the answers share is what makes two ideas one
+            informative = [w for w in words if self.reference.df.get(w, 0) <= common_df * self.reference.n] or list(words)
+            need = max(1, math.ceil(overlap * len(informative)))
+            return 1.0 / (1 + sum(c.sharing(informative, need, x) for c, x in self._parts(i, exclude)))
+        idf = {w: self._idf(w, i, exclude) for w in words}
+        if method == "idf": return sum(idf.values()) / len(idf)
+        norm = math.sqrt(sum(v * v for v in idf.values()))
+        if norm == 0: return 0.0
+        own = lambda w: sum(x is not None and w in c._doc_words[x] for c, x in self._parts(i, exclude))
+        centre = {w: (self._df(w) - own(w)) / others * v for w, v in idf.items()}
+        return 1.0 - sum(v * centre[w] for w, v in idf.items()) / (norm * self._centroid_norm)
+
 
 # %% ../nbs/01c_scorer.ipynb #4d423e8e
 DIMENSIONS = ("fluency", "flexibility", "originality", "elaboration", "feasibility")
@@ -482,8 +532,15 @@ class PatentQualityScorer:
 
     def score(self, text, exclude_self: bool = True, ref_id: str | None = None) -> Score:
         "Score one text. With `exclude_self`, its own entry in the reference corpus (row `ref_id`, else the same text) is left out."
+        cfg, raw = self.config, clean_text(text)
+        exclude = self.reference.index_of(raw, ref_id) if exclude_self else None
+        others = len(self.reference) - (exclude is not None)
+        rarity = lambda words: self.reference.rarity(words, cfg.originality, cfg.common_df, cfg.match_overlap, exclude)
+        return self._score(raw, rarity, f"against {others} other reference texts ({cfg.originality})" if others else "")
+
+    def _score(self, raw: str, rarity, pool: str) -> Score:
+        "The five dimensions of the cleaned text `raw`; an idea's rarity is `rarity(words)`, and `pool` says against what ('': nothing)."
         cfg = self.config
-        raw = clean_text(text)
         if not raw.strip(): return Score(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {k: "no text" for k in DIMENSIONS}, 0, "")
         cut = raw[: cfg.max_chars]
         if len(raw) > cfg.max_chars:  # end at the last sentence boundary, so a half sentence is not taken for a new idea
@@ -504,12 +561,9 @@ class PatentQualityScorer:
         n_clusters, domains = _clusters(ideas)
         flexibility = saturate(n_clusters, cfg.flexibility_half)
         r["flexibility"] = f"{n_clusters:.1f} idea clusters" + (f" (domains: {', '.join(domains)})" if domains else "")
-        exclude = (self.reference.index_of(raw, ref_id) if exclude_self else None)
-        rarities = [self.reference.rarity(i.words, cfg.originality, cfg.common_df, cfg.match_overlap, exclude) for i in ideas]
-        originality = float(sum(rarities) / n)
-        others = len(self.reference) - (exclude is not None)
-        r["originality"] = (f"mean rarity {originality:.2f} of {n} idea{'s' * (n != 1)} against {others} other reference texts ({cfg.originality})"
-                            if others else "no reference texts: every idea counts as unseen")
+        originality = float(sum(rarity(i.words) for i in ideas) / n)
+        r["originality"] = (f"mean rarity {originality:.2f} of {n} idea{'s' * (n != 1)} {pool}" if pool
+                            else "no reference texts: every idea counts as unseen")
         details = [idea_details(i) for i in ideas]
         per_idea = [detail_count(d, len(i.words)) for d, i in zip(details, ideas)]
         elaboration = saturate(sum(per_idea) / n, cfg.elaboration_half)
@@ -526,6 +580,22 @@ class PatentQualityScorer:
         dims = {k: min(1.0, max(0.0, float(v))) for k, v in dims.items()}
         total = sum(cfg.weights[k] * v for k, v in dims.items()) / sum(cfg.weights.values())
         return Score(**dims, total=float(total), reasons=r, n_ideas=n, lang=lang)
+
+    def score_batch(self, texts, exclude_self: bool = True, ref_ids=None) -> list[Score]:
+        """Score k answers to one prompt against each other and the reference corpus together (`PooledCorpus`): an answer's ideas
+        are rare when neither the reference nor the other answers hold them. `exclude_self` and `ref_ids` (one per answer) leave each
+        answer's own reference entry out, as in `score`. Deterministic; the batch's order changes no score."""
+        cfg, texts = self.config, [clean_text(t) for t in texts]
+        if ref_ids is not None and len(ref_ids) != len(texts): raise ValueError(f"{len(ref_ids)} ref_ids for {len(texts)} answers")
+        if len(texts) == 1: return [self.score(texts[0], exclude_self, ref_ids[0] if ref_ids is not None else None)]  # nothing to pool
+        pooled, out = PooledCorpus(self.reference, texts), []
+        for i, raw in enumerate(texts):
+            exclude = self.reference.index_of(raw, ref_ids[i] if ref_ids is not None else None) if exclude_self else None
+            refs, k = len(self.reference) - (exclude is not None), len(texts) - 1
+            rarity = lambda words, i=i, exclude=exclude: pooled.rarity(words, i, cfg.originality, cfg.common_df, cfg.match_overlap, exclude)
+            pool = f"against {refs} reference texts and the {k} other answer{'s' * (k != 1)} to this prompt ({cfg.originality})"
+            out.append(self._score(raw, rarity, pool if refs + k else ""))
+        return out
 
     def score_many(self, texts: Iterable, exclude_self: bool = True, progress: bool = False) -> list[Score]:
         "Score many texts (a progress bar when `progress`)."

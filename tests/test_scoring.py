@@ -52,6 +52,36 @@ def test_pairwise_set_is_ranked_by_total():
     assert len(wrong) / len(PAIRS) <= 0.10, f"ranked wrongly: {wrong}"
 
 
+BATCH_TEXTS = [p[k] for p in PAIRS[:6] for k in ("better", "worse")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(BATCH_TEXTS), min_size=2, max_size=6), st.randoms(use_true_random=False),
+       st.sampled_from(["pool", "idf", "centroid"]))
+def test_batch_originality_is_order_free_and_fair_to_copies(batch, rnd, method):
+    "Within a batch: permuting it changes no score, identical answers score equal, and an answer with a copy in the batch is never fully original."
+    scorer = PatentQualityScorer(ScorerConfig(originality=method), REFERENCE)
+    scores = scorer.score_batch(batch)
+    order = list(range(len(batch))); rnd.shuffle(order)
+    again = scorer.score_batch([batch[k] for k in order])
+    assert [s.to_dict() for s in again] == [scores[k].to_dict() for k in order]
+    for i, t in enumerate(batch):
+        copies = [j for j, u in enumerate(batch) if u == t]
+        assert all(scores[j] == scores[i] for j in copies)
+        if len(copies) > 1 and scores[i].n_ideas: assert scores[i].originality < 1.0, (t, scores[i].reasons["originality"])
+
+
+def test_batch_originality_ranks_own_ideas_above_shared_ones():
+    "An answer whose ideas no other answer has is more original than one that repeats the others' ideas, and only it may reach 1.0."
+    shared = "1. A solar panel on the lid charges the lock.\n2. A fingerprint reader opens it."
+    batch = [shared, "1. The lid carries a small solar panel that charges the lock.\n2. It opens with a fingerprint reader.", shared,
+             "1. A cork lining keeps bread fresh inside.\n2. The box folds flat for posting."]
+    scores = SCORER.score_batch(batch)
+    assert scores[3].originality == 1.0 and max(s.originality for s in scores[:3]) < 0.5, [s.reasons["originality"] for s in scores]
+    assert "3 other answers to this prompt" in scores[0].reasons["originality"]
+    assert [s.originality for s in SCORER.score_batch([batch[3]])] == [SCORER.score(batch[3]).originality]  # a batch of one is `score`
+
+
 def test_repeating_an_idea_does_not_pay():
     one = "A steel spring closes the lid when the box tips over."
     padded = " ".join([one] * 40)
@@ -164,6 +194,23 @@ def test_stage_filters_and_records(tmp_path):
     assert len(ReferenceCorpus.load(out / "reference_corpus.jsonl")) == 16
     assert json.loads((out / "scorer_config.json").read_text())["input"] == "01_synthesis/seed_pairs.parquet"
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary file left behind"
+
+
+def test_stage_scores_the_answers_to_one_prompt_together_against_a_file_reference(tmp_path):
+    "With a reference corpus from a file, stage 04 scores the answers to one prompt against each other too (`score_batch`)."
+    ref = tmp_path / "reference.jsonl"
+    ReferenceCorpus([p["better"] for p in PAIRS[8:]]).save(ref)
+    twice = PAIRS[0]["better"]
+    rows = [{"id": "a", "task": "creativity", "category": "divergent", "response": twice, "instruction": "Improve the box."},
+            {"id": "b", "task": "creativity", "category": "divergent", "response": twice, "instruction": "Improve the box."},
+            {"id": "c", "task": "creativity", "category": "divergent", "response": twice, "instruction": "Improve the crate."}]
+    _seed_pairs(tmp_path, rows)
+    score_pairs(RunConfig(model="micro:llama", score_reference=str(ref), score_top_fraction=1.0, score_threshold=0.0), tmp_path, log=lambda *a: None)
+    import pyarrow.parquet as pq
+    scored = {r["id"]: r for r in pq.read_table(stage_dir(tmp_path, "04") / "scored_pairs.parquet").to_pylist()}
+    assert scored["a"]["score_originality"] == scored["b"]["score_originality"] < scored["c"]["score_originality"], scored
+    why = {k: json.loads(r["score_reasons"])["originality"] for k, r in scored.items()}
+    assert "and the 1 other answer to this prompt" in why["a"] and "other answer" not in why["c"], why
 
 
 def test_stage_with_no_pairs_and_missing_input(tmp_path):
