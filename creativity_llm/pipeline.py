@@ -26,8 +26,8 @@ __all__ = ['RunConfig', 'RUN_DIR_LINE', 'EXPERTS_BUSY', 'compose_config', 'read_
            'default_nbs_dir', 'stage_notebook', 'existing_stages', 'parse_stages', 'notebook_parameters',
            'notebook_code_sha256', 'stage_parameters', 'stage_config', 'parameter_line', 'parameters_cell',
            'parameters_cell_problems', 'KeyInfo', 'key_info', 'describe_keys', 'StageFailed', 'run_stage',
-           'StageOutput', 'stage_streams', 'check_config', 'default_run_dir', 'run_pipeline', 'build_parser',
-           'experts_command', 'main']
+           'StageOutput', 'stage_streams', 'check_config', 'default_run_dir', 'library_warnings', 'run_pipeline',
+           'build_parser', 'experts_command', 'main']
 
 # %% ../nbs/00d_pipeline.ipynb #c68be26a
 def compose_config(stages=STAGES) -> type:
@@ -381,6 +381,15 @@ def check_config(cfg: RunConfig, here: bool = True, read_sources: bool = True) -
 def default_run_dir(cfg: RunConfig) -> Path: return Path("runs") / cfg.run_name
 
 # %% ../nbs/00d_pipeline.ipynb #be9b88c0
+@contextmanager
+def library_warnings(verbose: bool = False):
+    "The warnings raised in the block (once per place, or every one with `verbose`), kept as text in the list it yields, not printed."
+    lines: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always" if verbose else "default")
+        yield lines
+    lines += [warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught]
+
 def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nbs_dir=None, log=print, plan: bool = True, tokenizer: str = "",
                  throughput: Throughput | None = None, verbose: bool = False) -> dict[str, str]:
     """Run the requested stages that exist; return {stage id: 'ran' | 'skipped'}. Before stage 00: `check_config`, then the preflight plan
@@ -389,8 +398,7 @@ def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nb
     if "DS_ACCELERATOR" not in os.environ and (cfg.device == "cpu" or cfg.device == "auto" and models.pick_device("auto").type == "cpu"):
         os.environ["DS_ACCELERATOR"] = "cpu"  # for the kernels: their DeepSpeed (imported by transformers, peft, accelerate) would probe and warn
     wanted = parse_stages(stages)
-    with warnings.catch_warnings(record=True) as caught:  # the libraries' warnings (peft's on the meta model of the memory plan): to logs/plan.log
-        warnings.simplefilter("always" if verbose else "default")
+    with library_warnings(verbose) as noise:  # peft's on the memory plan's meta model, say: to logs/plan.log
         preflight(cfg, tokenizer, throughput, full=plan, log=log, stages=set(wanted))
     nbs_dir = Path(nbs_dir or default_nbs_dir())
     force = set(parse_stages(",".join(force))) if force and "all" not in force else (set(wanted) if force else set())
@@ -401,7 +409,6 @@ def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nb
     run_dir = Path(run_dir or default_run_dir(cfg)).resolve()
     results = {}
     with run_lock(run_dir):
-        noise = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught]
         (run_dir / "logs").mkdir(exist_ok=True)
         with open(run_dir / "logs" / "plan.log", "a", encoding="utf-8") as f: f.write(f"== {_now()} plan\n" + "".join(noise))
         if verbose: sys.stderr.write("".join(noise))
@@ -427,6 +434,7 @@ def _run_args(p: argparse.ArgumentParser):
     p.add_argument("--run-dir", help="run directory (default runs/<run_id or preset>)")
     p.add_argument("--stages", default="all", help="'all', a range '01-07' or a list '00,03'")
     p.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run this stage even if up to date ('all' for every stage)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the libraries' warnings and logs on the terminal too (a run keeps them in <run-dir>/logs/)")
     p.add_argument("--nbs", help="folder of stage notebooks (default: nbs/ of this package)")
     p.add_argument("--tokenizer", default="", help="tokenizer folder or model spec standing in for the base's, whose files are not at hand (plan)")
     p.add_argument("--engine-tokens-per-s", type=float, help="plan's time estimate: tokens the teacher or engine generates per second (default from the model size)")
@@ -438,7 +446,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the pipeline stages")
     _run_args(run)
-    run.add_argument("-v", "--verbose", action="store_true", help="show the libraries' warnings and logs on the terminal too (always in <run-dir>/logs/<stage>.log)")
     run.add_argument("--no-plan", action="store_true", help="check only the plan's counts (sources, experts, team) before stage 00, not lengths, memory and time")
     pl = sub.add_parser("plan", help="what a run would do and need, without loading weights; refuses (exit 2) a run that cannot work")
     _run_args(pl)
@@ -511,7 +518,9 @@ def main(argv=None) -> int:
             return 0
         rates = Throughput(args.engine_tokens_per_s, args.train_tokens_per_s, args.gpus)
         if args.cmd == "plan":
-            preflight(check_config(cfg, here=False, read_sources=False), args.tokenizer, rates, stages=set(parse_stages(args.stages)))
+            with library_warnings(args.verbose) as noise:
+                preflight(check_config(cfg, here=False, read_sources=False), args.tokenizer, rates, stages=set(parse_stages(args.stages)))
+            if noise: print("".join(noise) if args.verbose else f"({len(noise)} warning{'s' * (len(noise) != 1)} of the libraries below the plan: --verbose shows them)", file=sys.stderr)
             return 0
         run_pipeline(cfg, args.run_dir, args.stages, args.force, args.nbs, plan=not args.no_plan, tokenizer=args.tokenizer, throughput=rates,
                      verbose=args.verbose)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, cli
 from creativity_llm import models
 from creativity_llm.pipeline import main
 
@@ -80,3 +80,11 @@ def test_no_plan_keeps_the_counts(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 2 and "has a notebook in" in err
     assert "experts (stage 02): 8 expected" in out and "memory" not in out and "time on" not in out
+
+
+def test_the_plan_command_keeps_the_libraries_warnings_off_the_terminal():
+    "peft warns on the memory plan's meta model: `plan` says how many warnings there were, and shows them with --verbose."
+    quiet, loud = cli("plan", "--preset", "smoke", warnings=True), cli("plan", "--preset", "smoke", "--verbose", warnings=True)
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
+    assert "FutureWarning" not in quiet.stderr and "--verbose shows them" in quiet.stderr
+    assert "is_gradient_checkpointing" in loud.stderr and quiet.stdout == loud.stdout
