@@ -299,7 +299,7 @@ def random_model(config_path, device: str | torch.device = "cpu", dtype: torch.d
     "`(model, tokenizer)`: the architecture of `config_path` with weights drawn from `seed`, built directly on `device` in `dtype`."
     import torch
     from transformers import AutoModelForCausalLM
-    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    dtype = pick_dtype(dtype, device) if isinstance(dtype, str) else dtype
     tok = random_tokenizer(config_path)
     config, device = random_config(config_path, tok), torch.device(device)
     forked = [device] if device.type == "cuda" else []

@@ -26,8 +26,8 @@ __all__ = ['RunConfig', 'RUN_DIR_LINE', 'EXPERTS_BUSY', 'compose_config', 'read_
            'default_nbs_dir', 'stage_notebook', 'existing_stages', 'parse_stages', 'notebook_parameters',
            'notebook_code_sha256', 'stage_parameters', 'stage_config', 'parameter_line', 'parameters_cell',
            'parameters_cell_problems', 'KeyInfo', 'key_info', 'describe_keys', 'StageFailed', 'run_stage',
-           'StageOutput', 'stage_streams', 'check_config', 'default_run_dir', 'library_warnings', 'run_pipeline',
-           'build_parser', 'experts_command', 'main']
+           'StageOutput', 'run_log', 'stage_streams', 'check_config', 'default_run_dir', 'library_warnings',
+           'run_pipeline', 'build_parser', 'experts_command', 'main']
 
 # %% ../nbs/00d_pipeline.ipynb #c68be26a
 def compose_config(stages=STAGES) -> type:
@@ -243,7 +243,7 @@ def _failure_message(stage: Stage, err, nb_out: Path) -> str:
     if not hasattr(err, "exec_count"): return f"stage {stage.slug} could not run: {ename}: {evalue}\n  executed notebook: {nb_out}"
     code = [l.strip() for l in (err.source or "").splitlines() if l.strip() and not l.lstrip().startswith("#")]
     where = f"cell {err.exec_count}" + (f" (`{code[0][:60]}`)" if code else "")
-    return f"stage {stage.slug} failed in {where}: {ename}: {evalue}\n  executed notebook: {nb_out}\n  its whole output: {nb_out.parent.parent / 'logs' / (stage.slug + '.log')}"
+    return f"stage {stage.slug} failed in {where}: {ename}: {evalue}\n  executed notebook: {nb_out}\n  its whole output: {run_log(nb_out.parent.parent, stage.slug)}"
 
 def _check_upstream(stage: Stage, manifest: Manifest, run_dir: Path, nbs_dir):
     for r in stage.reads:
@@ -287,15 +287,13 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
     t0 = time.perf_counter()
     nb_out.parent.mkdir(exist_ok=True)
     tmp = nb_out.with_name(f".{nb_out.stem}.{os.getpid()}.tmp.ipynb")  # papermill rewrites its output as it goes
-    sockets = tempfile.mkdtemp(prefix="creativity-llm-kernel-")  # the kernel's Unix sockets, in a folder of its own (mode 0700)
-    local = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})  # no TCP on localhost
-    try:
-        with stage_streams(run_dir, stage, verbose) as (out, err):
+    try:  # the kernel's Unix sockets (no TCP on localhost) in a folder of its own, mode 0700
+        with stage_streams(run_dir, stage, verbose) as (out, err), tempfile.TemporaryDirectory(prefix="creativity-llm-kernel-") as sockets:
+            local = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
             pm.execute_notebook(str(nb), str(tmp), parameters={**params, "run_dir": str(run_dir)}, kernel_name="python3",
                                 cwd=str(nb.parent), execution_timeout=cfg.stage_timeout_s, progress_bar=False,
                                 stdout_file=out, stderr_file=err, config=local)
     except Exception as err:
-        shutil.rmtree(sockets, ignore_errors=True)
         if tmp.exists(): os.replace(tmp, nb_out)  # the executed notebook of a failed stage is kept to read
         if getattr(err, "ename", "") == "StageWaiting":  # not a failure: it waits for batch results, and the same command resumes it
             _record(manifest, stage, "waiting", err.evalue, status="waiting", wall_s=round(time.perf_counter() - t0, 2))
@@ -304,7 +302,6 @@ def run_stage(stage: Stage, cfg: RunConfig, run_dir, nbs_dir, force: bool = Fals
         _record(manifest, stage, "failed", msg.splitlines()[0], status="failed", wall_s=round(time.perf_counter() - t0, 2),
                 error=msg.splitlines()[0])
         raise StageFailed(msg) from None
-    shutil.rmtree(sockets, ignore_errors=True)
     os.replace(tmp, nb_out)
     outputs = dir_files_sha256(out_dir)
     _record(manifest, stage, "ran", why, status="done", finished=_now(), wall_s=round(time.perf_counter() - t0, 2),
@@ -342,11 +339,15 @@ class StageOutput(io.TextIOBase):
         if self._line: self._end_line(self._line); self._line = ""
         super().close()
 
+def run_log(run_dir, name: str) -> Path:
+    "`<run>/logs/<name>.log`: a stage's (its slug) or the plan's ('plan') whole output, appended run after run."
+    return Path(run_dir) / "logs" / f"{name}.log"
+
 @contextmanager
 def stage_streams(run_dir, stage: Stage, verbose: bool = False):
     """(stdout, stderr) of a stage kernel: both whole in `<run>/logs/<stage>.log` (appended, a header per run); on the terminal, what
     the stage prints and progress bars, but not the warnings and logs of the libraries below it, unless `verbose`."""
-    path = Path(run_dir) / "logs" / f"{stage.slug}.log"
+    path = run_log(run_dir, stage.slug)
     path.parent.mkdir(exist_ok=True)
     with open(path, "a", encoding="utf-8") as log:
         log.write(f"== {_now()} {stage.slug}\n"); log.flush()
@@ -409,8 +410,8 @@ def run_pipeline(cfg: RunConfig, run_dir=None, stages: str = "all", force=(), nb
     run_dir = Path(run_dir or default_run_dir(cfg)).resolve()
     results = {}
     with run_lock(run_dir):
-        (run_dir / "logs").mkdir(exist_ok=True)
-        with open(run_dir / "logs" / "plan.log", "a", encoding="utf-8") as f: f.write(f"== {_now()} plan\n" + "".join(noise))
+        run_log(run_dir, "plan").parent.mkdir(exist_ok=True)
+        with open(run_log(run_dir, "plan"), "a", encoding="utf-8") as f: f.write(f"== {_now()} plan\n" + "".join(noise))
         if verbose: sys.stderr.write("".join(noise))
         config_text = yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
         atomic_write(run_dir / "config.yaml", config_text)
