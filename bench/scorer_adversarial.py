@@ -6,6 +6,7 @@ detail, full-width / mixed-script lists, long bland answers, and honest pairs wh
 card `tests/data/scorer_adversarial.md` describes it. The scorer is built exactly as `tests/test_scoring.py` builds
 `SCORER`: default `ScorerConfig`, reference corpus = the `better` and `worse` texts of `tests/data/scorer_pairs.jsonl`.
 
+Each answer is scored with its pair's prompt (`score(text, prompt=...)`), as stages 04 and 07 score theirs.
 A pair counts as correct only if total(better) - total(worse) >= `--margin` (default 0.02); accuracy without the
 margin (total(better) > total(worse)) is printed too. The set is split in two halves by a fixed rule on the id, never
 stored in the file:
@@ -92,7 +93,7 @@ def main(argv=None):
     scorer = default_scorer(args.reference)
     results = []
     for r in rows:
-        b, w = scorer.score(r["better"]).total, scorer.score(r["worse"]).total
+        b, w = (scorer.score(r[k], prompt=r["prompt"]).total for k in ("better", "worse"))
         results.append({**r, "half": half_of(r["id"]), "diff": b - w, "total_better": b, "total_worse": w,
                         "margin_ok": b - w >= args.margin, "plain_ok": b > w})
 

@@ -106,8 +106,9 @@ def answer_prompts(models: ModelSet, names: list[str], prompts: list[dict], cfg:
     return rows
 
 # %% ../nbs/07_eval.ipynb #ea6574dc
-def creativity_scores(cfg: RunConfig, run_dir, answers: list[dict]) -> list[dict]:
-    "The creativity answers with their PatentQualityScorer total and dimensions, against stage 04's reference pools and the other models' answers to the same prompt."
+def creativity_scores(cfg: RunConfig, run_dir, answers: list[dict], instructions: dict | None = None) -> list[dict]:
+    """The creativity answers with their PatentQualityScorer total and dimensions, against stage 04's reference pools and the other models'
+    answers to the same prompt; `instructions` (prompt id → its text) lets the scorer read what each prompt asked for."""
     pools = reference_for(cfg, read_pairs(pairs_to_score(run_dir)).to_pylist())
     scorers = {k: PatentQualityScorer(scorer_config(cfg), ref) for k, ref in pools.items()}
     prompts: dict = {}  # the models' answers to one prompt are scored against each other and the reference together
@@ -115,7 +116,7 @@ def creativity_scores(cfg: RunConfig, run_dir, answers: list[dict]) -> list[dict
         if a["task"] == "creativity": prompts.setdefault(a["id"], []).append(a)
     scores = {}
     for pid, group in prompts.items():
-        batch = scorers.get(group[0]["category"], scorers[""]).score_batch([a["answer"] for a in group], exclude_self=False)  # a copied training answer is not original
+        batch = scorers.get(group[0]["category"], scorers[""]).score_batch([a["answer"] for a in group], exclude_self=False, prompt=(instructions or {}).get(pid))  # a copied training answer is not original
         scores.update({(pid, a["model"]): s for a, s in zip(group, batch)})
     return [{**a, "creativity": (s := scores[a["id"], a["model"]]).total, **{f"creativity_{k}": getattr(s, k) for k in DIMENSIONS}}
             for a in answers if a["task"] == "creativity"]
@@ -396,7 +397,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     answer_cache, judge_cache = stage_answer_cache(run_dir, "07", "answers", log), stage_answer_cache(run_dir, "07", "judge", log)
     identities = model_identities(models, model_identity(cfg.model, cfg.model_cache or None, run_dir))
     answers = answer_prompts(models, [n for n in models.names if n not in grafted], prompts, cfg, progress, answer_cache, identities) if prompts else []
-    creative = creativity_scores(cfg, run_dir, answers) if answers else []
+    creative = creativity_scores(cfg, run_dir, answers, {p["id"]: p["instruction"] for p in prompts}) if answers else []
     tick("answers", t); t = time.perf_counter()
     gen, judge_desc = judge_generator(cfg, models, progress, judge_cache, identities["base"])
     judged = judge_answers(gen, judge_cases(answers, prompts), cfg.judge_max_attempts, retry_temperature=cfg.temperature, prefill=cfg.judge_prefill) if answers else []

@@ -23,10 +23,11 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 
 # %% auto #0
 __all__ = ['EN_STOPWORDS', 'JA_STOP_LEMMAS', 'DOMAINS', 'MATERIALS', 'MECHANISMS', 'CONDITION', 'PROBLEM', 'MEANS', 'EFFECT',
-           'VAGUE', 'DETAIL_CAPS', 'ORIGINALITY_METHODS', 'DIMENSIONS', 'SCORE_WEIGHT_KEYS', 'SCORER_KEYS',
-           'clean_text', 'en_stem', 'en_words', 'ja_words', 'segment_lang', 'content_words', 'split_ideas', 'Idea',
-           'distinct_ideas', 'text_view', 'clear_caches', 'Cues', 'domains_of', 'idea_details', 'detail_count',
-           'claim_parts', 'ReferenceCorpus', 'PooledCorpus', 'saturate', 'ScorerKnobs', 'ScorerConfig', 'Score',
+           'VAGUE', 'DETAIL_CAPS', 'ORIGINALITY_METHODS', 'GENERIC', 'TASK_WORDS', 'DIMENSIONS', 'SCORE_WEIGHT_KEYS',
+           'SCORER_KEYS', 'clean_text', 'en_stem', 'en_words', 'ja_words', 'segment_lang', 'content_words',
+           'split_ideas', 'Idea', 'distinct_ideas', 'text_view', 'clear_caches', 'Cues', 'domains_of', 'idea_details',
+           'detail_count', 'claim_parts', 'ReferenceCorpus', 'PooledCorpus', 'listed_words', 'asked_count',
+           'prompt_words', 'boilerplate_share', 'saturate', 'ScorerKnobs', 'ScorerConfig', 'Score',
            'PatentQualityScorer', 'load_aut', 'spearman_ci', 'validate_aut', 'scorer_config']
 
 # %% ../nbs/01c_scorer.ipynb #5c6250e3
@@ -263,7 +264,7 @@ PROBLEM = Cues.of("problem problems issue issues challenge challenges difficult*
 MEANS = Cues.of("by using use uses used via through compris* includ* equipped provided having configured arranged attached mounted consist* "
                 "combin*", "made of, with a, with an", "により によって を用い 用いて 使用 を備え 備える 有する 設け 搭載 構成 を介して 取り付け 組み込 で作 からなる")
 EFFECT = Cues.of("thereby thus allow* enabl* reduc* improv* increas* lower* prevent* save saves saving ensur* result* faster cheaper safer "
-                 "lighter stronger less", "so that, more efficient", "ことで ことにより できる 可能 向上 低減 削減 抑制 改善 増加 効果 短縮 防げ 防止 実現 高め 省 軽量")
+                 "lighter stronger less", "so that, so it, so they, so the, so you, so a, instead of, more efficient", "ように ことで ことにより できる 可能 向上 低減 削減 抑制 改善 増加 効果 短縮 防げ 防止 実現 高め 省 軽量")
 VAGUE = Cues.of("something somehow stuff thing things various etc", "and so on, some kind", "何か 色々 いろいろ 様々 など")
 
 _DOMAIN_OF_WORD = defaultdict(list)
@@ -439,6 +440,55 @@ class PooledCorpus:
         return 1.0 - sum(v * centre[w] for w, v in idf.items()) / (norm * self._centroid_norm)
 
 
+# %% ../nbs/01c_scorer.ipynb #3fa00d5c
+_GENERIC_EN = """problem issue challenge solution solutions solve system means unit device apparatus configuration configured structure element
+member component module platform ecosystem integrated integrate smart innovative innovation advanced optimal optimize optimise optimization
+improve improved improvement improving efficiency efficient convenience convenient performance cost costs quality safety function functionality
+feature features multi domain next generation various appropriate suitable predetermined specific certain benefit benefits effect effects
+effective reliability reliable enhance enhanced novel present invention provide provided achieve achieved realize value technology technologies
+approach method methods mechanism operation operate environmentally friendly sustainable sustainability overall general common practical
+popular comfort comfortable reduce reduced reduction increase increased prevent prevented enable enabling allow ensure result risk risks loss
+losses waste comprise comprising include including equip equipped arrange arranged thereby thus output outputs"""
+_GENERIC_JA = """手段 構成 部材 要素 装置 システム 機能 効率 利便 利便性 安全 安全性 性能 品質 コスト 課題 問題 解決 最適 最適化 高度 改良 改善 向上 次世代
+スマート プラットフォーム ソリューション 融合 多分野 分野 効果 実現 所定 適切 各種 多様 新規 本発明 構造 ユニット 技術 方法 仕組み 信頼 信頼性 環境
+優しい 快適 快適性 実用 一般 人気 便利 有効 高効率 低コスト 長寿命 価値 連携 展開 活用 利用 使用 使う 用いる 可能 限界 克服 既存 製品 対応 新た 高い
+低い 良い リスク 低減 削減 抑制 増加 防止 短縮 備える 有する 設ける できる 得る 図る なる 行う 損失 無駄 防ぐ 悪化"""
+GENERIC = frozenset([en_stem(w) for w in _GENERIC_EN.split()] + _GENERIC_JA.split())  # words that name no particular thing
+_TASK_EN = """list suggest propose give name describe explain idea ideas way ways distinct different new unusual uses use application applications
+improvement improvements improve feature features each mechanism reduce make help keep cut"""
+_TASK_JA = """挙げる 上げる 下さる ください 提案 アイデア アイディア 案 改良 用途 使い道 使い方 方法 法 仕組み 説明 新しい 番号 付き リスト 含める 互い 異なる
+一つ 二つ 三つ 減らす 増やす 防ぐ 高める する 共 式"""
+TASK_WORDS = frozenset([en_stem(w) for w in _TASK_EN.split()] + _TASK_JA.split())  # how a prompt asks, not what it is about
+
+_ENUM_SEP = re.compile(r"[,、，・/／]|\s(?:and|or)\s")
+
+def listed_words(text: str) -> frozenset:
+    "Content words of `text` that sit in three or more enumerated items of one or two content words each: things named, not used."
+    pieces = [frozenset(content_words(p)) for p in _ENUM_SEP.split(text)]
+    short = [p for p in pieces if 0 < len(p) <= 2]
+    return frozenset().union(*short) if len(short) >= 3 else frozenset()
+
+_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+_ASKED = re.compile(r"\b(\d{1,2}|one|two|three|four|five)\s+(?:[\w-]+\s+){0,3}?(?:ideas?|ways?|uses?|improvements?|applications?|features?|"
+                    r"proposals?|designs?|solutions?)\b|(\d{1,2}|[一二三四五])(?:つ|個|案)", re.I)
+
+def asked_count(prompt: str | None) -> int | None:
+    "How many ideas `prompt` asks for ('List 3 ideas', 'three ways', '3つ', '三つ'), or None."
+    m = _ASKED.search(clean_text(prompt)) if prompt else None
+    if not m: return None
+    g = (m.group(1) or m.group(2)).lower()
+    return int(g) if g.isdigit() else _COUNT_WORDS[g]
+
+def prompt_words(prompt: str | None) -> frozenset:
+    "What `prompt` is about: its content words less the words of asking and boilerplate."
+    if not prompt: return frozenset()
+    return frozenset(w for seg in split_ideas(clean_text(prompt)) for w in content_words(seg)) - TASK_WORDS - GENERIC
+
+def boilerplate_share(ideas: list[Idea]) -> float:
+    "Share of the content words of `ideas` (with repeats) that are boilerplate (`GENERIC`)."
+    words = [w for i in ideas for w in i.words]
+    return sum(w in GENERIC for w in words) / max(len(words), 1)
+
 # %% ../nbs/01c_scorer.ipynb #4d423e8e
 DIMENSIONS = ("fluency", "flexibility", "originality", "elaboration", "feasibility")
 
@@ -477,6 +527,7 @@ class ScorerConfig:
     match_overlap: float = field(default=0.5, metadata={"help": "share of an idea's words a reference text must hold to count as the same idea"})
     max_chars: int = field(default=20_000, metadata={"help": "text beyond this many characters is not read"})
     max_ideas: int = field(default=64, metadata={"help": "distinct ideas examined per text"})
+    boilerplate_allowance: float = field(default=0.15, metadata={"help": "share of boilerplate words above which the total is scaled down"})
 
     def __post_init__(self):
         unknown = set(self.weights) - set(DIMENSIONS)
@@ -487,7 +538,7 @@ class ScorerConfig:
         if self.originality not in ORIGINALITY_METHODS: raise ValueError(f"originality {self.originality!r}: expected one of {ORIGINALITY_METHODS}")
         for k in ("fluency_half", "flexibility_half", "elaboration_half"):
             if getattr(self, k) <= 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
-        for k in ("duplicate_jaccard", "common_df", "match_overlap"):
+        for k in ("duplicate_jaccard", "common_df", "match_overlap", "boilerplate_allowance"):
             if not 0 < getattr(self, k) <= 1: raise ValueError(f"{k} must be in (0, 1], got {getattr(self, k)}")
         if self.max_chars < 1 or self.max_ideas < 1: raise ValueError("max_chars and max_ideas must be >= 1")
 
@@ -530,18 +581,19 @@ class PatentQualityScorer:
         self.config = config or ScorerConfig()
         self.reference = reference if reference is not None else ReferenceCorpus([])
 
-    def score(self, text, exclude_self: bool = True, ref_id: str | None = None) -> Score:
-        "Score one text. With `exclude_self`, its own entry in the reference corpus (row `ref_id`, else the same text) is left out."
+    def score(self, text, exclude_self: bool = True, ref_id: str | None = None, prompt: str | None = None) -> Score:
+        """Score one text. With `exclude_self`, its own entry in the reference corpus (row `ref_id`, else the same text) is left out.
+        `prompt`, the task the text answers, bounds fluency by the number of ideas it asks for and keeps its words from counting as detail."""
         cfg, raw = self.config, clean_text(text)
         exclude = self.reference.index_of(raw, ref_id) if exclude_self else None
         others = len(self.reference) - (exclude is not None)
         rarity = lambda words: self.reference.rarity(words, cfg.originality, cfg.common_df, cfg.match_overlap, exclude)
-        return self._score(raw, rarity, f"against {others} other reference texts ({cfg.originality})" if others else "")
+        return self._score(raw, rarity, f"against {others} other reference texts ({cfg.originality})" if others else "", prompt)
 
-    def _score(self, raw: str, rarity, pool: str) -> Score:
+    def _score(self, raw: str, rarity, pool: str, prompt: str | None = None) -> Score:
         "The five dimensions of the cleaned text `raw`; an idea's rarity is `rarity(words)`, and `pool` says against what ('': nothing)."
         cfg = self.config
-        if not raw.strip(): return Score(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {k: "no text" for k in DIMENSIONS}, 0, "")
+        if not raw.strip(): return Score(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {k: "no text" for k in (*DIMENSIONS, "total")}, 0, "")
         cut = raw[: cfg.max_chars]
         if len(raw) > cfg.max_chars:  # end at the last sentence boundary, so a half sentence is not taken for a new idea
             end = max(cut.rfind(c) for c in "\n。.!?！？")
@@ -549,58 +601,85 @@ class PatentQualityScorer:
         ideas, repeats = distinct_ideas(split_ideas(cut), cfg.duplicate_jaccard, cfg.max_ideas)
         note = f" (first {len(cut):,} of {len(raw):,} characters read)" if len(raw) > cfg.max_chars else ""
         if len(ideas) == cfg.max_ideas: note += f" (only the first {cfg.max_ideas} distinct ideas examined)"
-        if not ideas: return Score(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {k: "no content words" + note for k in DIMENSIONS}, 0, "")
-        n, mass = len(ideas), sum(i.substance for i in ideas)
+        if not ideas: return Score(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {k: "no content words" + note for k in (*DIMENSIONS, "total")}, 0, "")
         langs = Counter(i.lang for i in ideas)
-        lang = langs.most_common(1)[0][0] if len(langs) == 1 else "mixed"
+        lang, echoes = ideas[0].lang, 0
+        if len(langs) > 1:  # read in its main language (ties: the first idea's); the other's ideas are most often the same ones translated
+            lang = max(langs, key=lambda l: (langs[l], l == ideas[0].lang))
+            echoes, ideas = len(ideas) - langs[lang], [i for i in ideas if i.lang == lang]
+        asked, about = asked_count(prompt), prompt_words(prompt)
+        listed = [listed_words(i.text) for i in ideas]
+        informative = [i.words - GENERIC - l for i, l in zip(ideas, listed)]
+        substance = [min(1.0, (len(inf) + (len(i.words & GENERIC - l) + bool(l)) / 3) / 3)  # boilerplate words and a list count a third
+                     for i, inf, l in zip(ideas, informative, listed)]
+        n, counted = len(ideas), min(len(ideas), asked or len(ideas))
+        mass = sum(substance[:counted])
         r = {}
         fluency = saturate(mass, cfg.fluency_half)
-        slight = sum(i.substance < 1 for i in ideas)
-        r["fluency"] = (f"{n} distinct idea{'s' * (n != 1)}" + (f" ({slight} of one or two words, {mass:.1f} in all)" if slight else "")
-                        + (f", {repeats} repeat{'s' * (repeats != 1)} not counted" if repeats else "") + note)
-        n_clusters, domains = _clusters(ideas)
+        slight = sum(s < 1 for s in substance[:counted])
+        r["fluency"] = (f"{n} distinct idea{'s' * (n != 1)}" + (f" ({slight} slight: short, listed or boilerplate; {mass:.1f} in all)" if slight else "")
+                        + (f", {repeats} repeat{'s' * (repeats != 1)} not counted" if repeats else "")
+                        + (f", {n - counted} beyond the {asked} asked for not counted" if counted < n else "")
+                        + (f", {echoes} in a second language not counted" if echoes else "") + note)
+        n_clusters, domains = _clusters([Idea(i.text, i.lang, inf or i.words) for i, inf in zip(ideas[:counted], informative)])
         flexibility = saturate(n_clusters, cfg.flexibility_half)
         r["flexibility"] = f"{n_clusters:.1f} idea clusters" + (f" (domains: {', '.join(domains)})" if domains else "")
         originality = float(sum(rarity(i.words) for i in ideas) / n)
         r["originality"] = (f"mean rarity {originality:.2f} of {n} idea{'s' * (n != 1)} {pool}" if pool
                             else "no reference texts: every idea counts as unseen")
-        details = [idea_details(i) for i in ideas]
-        per_idea = [detail_count(d, len(i.words)) for d, i in zip(details, ideas)]
+        details, specs = [], 0
+        for i, inf in zip(ideas, informative):
+            d = idea_details(Idea(i.text, i.lang, inf))
+            numeric = len(d["quantities"]) + 0.5 * len(d["numbers"])
+            if numeric and 2 * numeric > len(inf - about) - numeric:  # a specification: its numbers outweigh what it says
+                d["quantities"], d["numbers"], specs = d["quantities"][:1], [] if d["quantities"] else d["numbers"][:1], specs + 1
+            details.append(d)
+        per_idea = [detail_count(d, len(inf)) for d, inf in zip(details, informative)]
         elaboration = saturate(sum(per_idea) / n, cfg.elaboration_half)
         shown = [x for d in details for k in ("quantities", "materials", "mechanisms", "conditions", "numbers") for x in d[k]]
-        r["elaboration"] = f"{sum(per_idea) / n:.1f} details per idea" + (f": {', '.join(list(dict.fromkeys(shown))[:6])}" if shown else " (from wording only)")
-        parts = [claim_parts(i.text, i.words) for i in ideas]
-        structure = sum(i.substance * sum(p.values()) / 3 for i, p in zip(ideas, parts)) / mass
+        r["elaboration"] = (f"{sum(per_idea) / n:.1f} details per idea" + (f": {', '.join(list(dict.fromkeys(shown))[:6])}" if shown else " (from wording only)")
+                            + (f"; {sum(map(len, listed))} listed words and" if any(listed) else ";" if specs else "")
+                            + (f" {specs} specification{'s' * (specs != 1)} of numbers" if specs else "")
+                            + (" not counted" if specs or any(listed) else ""))
+        parts = [claim_parts(i.text, inf) for i, inf in zip(ideas, informative)]
+        concrete = [len(inf) / len(i.words) for i, inf in zip(ideas, informative)]
+        structure = sum(s * c * sum(p.values()) / 3 for s, c, p in zip(substance, concrete, parts)) / max(sum(substance), 1e-9)
         vague = sorted(set(VAGUE.found(cut)))
         feasibility = max(0.0, structure - min(0.3, 0.1 * len(vague)))
         stated = [k for k in ("problem", "means", "effect") if any(p[k] for p in parts)]
-        r["feasibility"] = (f"{structure:.2f} of problem → means → effect per idea; states {', '.join(stated) if stated else 'none of them'}"
-                            + (f"; vague: {', '.join(vague)}" if vague else ""))
+        r["feasibility"] = (f"{structure:.2f} of problem → means → effect per idea, weighted by informative words; states "
+                            f"{', '.join(stated) if stated else 'none of them'}" + (f"; vague: {', '.join(vague)}" if vague else ""))
         dims = {"fluency": fluency, "flexibility": flexibility, "originality": originality, "elaboration": elaboration, "feasibility": feasibility}
         dims = {k: min(1.0, max(0.0, float(v))) for k, v in dims.items()}
         total = sum(cfg.weights[k] * v for k, v in dims.items()) / sum(cfg.weights.values())
-        return Score(**dims, total=float(total), reasons=r, n_ideas=n, lang=lang)
+        boiler = boilerplate_share(ideas)
+        kept = 1.0 - max(0.0, boiler - cfg.boilerplate_allowance)
+        r["total"] = "weighted mean of the five dimensions" + (f" × {kept:.2f}: {boiler:.0%} of the content words are boilerplate" if kept < 1 else "")
+        return Score(**dims, total=float(total * kept), reasons=r, n_ideas=n, lang=lang if not echoes else "mixed")
 
-    def score_batch(self, texts, exclude_self: bool = True, ref_ids=None) -> list[Score]:
+    def score_batch(self, texts, exclude_self: bool = True, ref_ids=None, prompt: str | None = None) -> list[Score]:
         """Score k answers to one prompt against each other and the reference corpus together (`PooledCorpus`): an answer's ideas
         are rare when neither the reference nor the other answers hold them. `exclude_self` and `ref_ids` (one per answer) leave each
-        answer's own reference entry out, as in `score`. Deterministic; the batch's order changes no score."""
+        answer's own reference entry out, as in `score`; `prompt` is the task they answer, as in `score`. Deterministic; the batch's
+        order changes no score."""
         cfg, texts = self.config, [clean_text(t) for t in texts]
         if ref_ids is not None and len(ref_ids) != len(texts): raise ValueError(f"{len(ref_ids)} ref_ids for {len(texts)} answers")
-        if len(texts) == 1: return [self.score(texts[0], exclude_self, ref_ids[0] if ref_ids is not None else None)]  # nothing to pool
+        if len(texts) == 1: return [self.score(texts[0], exclude_self, ref_ids[0] if ref_ids is not None else None, prompt)]  # nothing to pool
         pooled, out = PooledCorpus(self.reference, texts), []
         for i, raw in enumerate(texts):
             exclude = self.reference.index_of(raw, ref_ids[i] if ref_ids is not None else None) if exclude_self else None
             refs, k = len(self.reference) - (exclude is not None), len(texts) - 1
             rarity = lambda words, i=i, exclude=exclude: pooled.rarity(words, i, cfg.originality, cfg.common_df, cfg.match_overlap, exclude)
             pool = f"against {refs} reference texts and the {k} other answer{'s' * (k != 1)} to this prompt ({cfg.originality})"
-            out.append(self._score(raw, rarity, pool if refs + k else ""))
+            out.append(self._score(raw, rarity, pool if refs + k else "", prompt))
         return out
 
-    def score_many(self, texts: Iterable, exclude_self: bool = True, progress: bool = False) -> list[Score]:
-        "Score many texts (a progress bar when `progress`)."
+    def score_many(self, texts: Iterable, exclude_self: bool = True, progress: bool = False, prompts=None) -> list[Score]:
+        "Score many texts, each against the reference alone (a progress bar when `progress`); `prompts`, one per text, as in `score`."
         texts = list(texts)
-        return [self.score(t, exclude_self) for t in progress_bar(texts, desc="scoring", disable=not progress or len(texts) < 500)]
+        prompts = [None] * len(texts) if prompts is None else list(prompts)
+        if len(prompts) != len(texts): raise ValueError(f"{len(prompts)} prompts for {len(texts)} texts")
+        return [self.score(t, exclude_self, prompt=p) for t, p in zip(progress_bar(texts, desc="scoring", disable=not progress or len(texts) < 500), prompts)]
 
 # %% ../nbs/01c_scorer.ipynb #2cd6fc00
 def load_aut(path) -> list[dict]:

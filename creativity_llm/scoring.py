@@ -93,13 +93,14 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
     scorers = {pool: PatentQualityScorer(settings, ref) for pool, ref in refs.items()}
     def pool_of(r): return r["category"] if r["task"] == "creativity" and r["category"] in scorers else ""
     if cfg.score_reference in ("run", "run-category"):  # every answer of the run is a reference text, scored without its own entry:
-        scored = [scorers[pool_of(r)].score(r["response"], ref_id=r["id"]) for r in progress_bar(rows, desc="scoring", disable=len(rows) < 500)]
+        scored = [scorers[pool_of(r)].score(r["response"], ref_id=r["id"], prompt=r["instruction"]) for r in progress_bar(rows, desc="scoring", disable=len(rows) < 500)]
     else:  # a reference from a file: the answers to one prompt (the teacher's, a team expert's) are scored against each other too
         scored = [None] * len(rows)
         prompts = defaultdict(list)
         for k, r in enumerate(rows): prompts[(pool_of(r), r["instruction"])].append(k)
-        for (pool, _), ks in progress_bar(prompts.items(), desc="scoring", unit="prompt", disable=len(rows) < 500):
-            for k, s in zip(ks, scorers[pool].score_batch([rows[k]["response"] for k in ks], ref_ids=[rows[k]["id"] for k in ks])): scored[k] = s
+        for (pool, instruction), ks in progress_bar(prompts.items(), desc="scoring", unit="prompt", disable=len(rows) < 500):
+            batch = scorers[pool].score_batch([rows[k]["response"] for k in ks], ref_ids=[rows[k]["id"] for k in ks], prompt=instruction)
+            for k, s in zip(ks, batch): scored[k] = s
     filtered = [i for i, r in enumerate(rows) if r["task"] == "creativity" or cfg.score_filter_qa]
     selected = [True] * len(rows)
     for task in sorted({rows[i]["task"] for i in filtered}):  # creativity and QA answers are ranked apart: their scores mean different things

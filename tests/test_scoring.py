@@ -28,7 +28,7 @@ def _in_unit_interval(s):
 def test_any_unicode_scores_in_unit_interval(text):
     s = SCORER.score(text)
     assert _in_unit_interval(s)
-    assert set(s.reasons) == set(DIMENSIONS) and all(isinstance(r, str) and r for r in s.reasons.values())
+    assert set(s.reasons) == {*DIMENSIONS, "total"} and all(isinstance(r, str) and r for r in s.reasons.values())
 
 
 @settings(max_examples=100, deadline=None)
@@ -152,9 +152,46 @@ def test_aut_validation_meets_the_bar():
     report = validate_aut(load_aut(AUT), n_boot=200)
     rho, lo, hi = report["overall"]["originality (pool)"]
     assert report["n"] == 3030 and report["prompts"] == 21
-    assert rho >= 0.30 and lo <= rho <= hi
+    assert rho >= 0.36 and lo <= rho <= hi and report["overall"]["total"][0] >= 0.37
     assert rho > report["overall"]["length (baseline)"][0] > report["overall"]["semdis_mean (baseline)"][0]
     assert rho > report["overall"]["originality (idf)"][0] and rho > report["overall"]["originality (centroid)"][0]
+
+
+ADVERSARIAL = [json.loads(l) for l in (ROOT / "tests" / "data" / "scorer_adversarial.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
+DEFENDED = ("noun-padding", "cue-stuffing", "list-stuffing", "vague-shell", "fullwidth-mixed-script", "honest-longer-better")  # what lexical rules can see
+
+
+def _adversarial_accuracy(margin: float = 0.02) -> dict:
+    "Pairs ranked right with `margin`, by half (the card's rule on the id) and by attack, as bench/scorer_adversarial.py counts them."
+    import hashlib
+    right: dict = {}
+    for r in ADVERSARIAL:
+        b, w = (SCORER.score(r[k], prompt=r["prompt"]).total for k in ("better", "worse"))
+        half = "dev" if int(hashlib.sha256(r["id"].encode()).hexdigest(), 16) % 2 == 0 else "heldout"
+        for key in (half, r["attack"]): right.setdefault(key, []).append(b - w >= margin)
+    return {k: sum(v) / len(v) for k, v in right.items()}
+
+
+def test_the_adversarial_set_holds_what_the_hardening_reached():
+    acc = _adversarial_accuracy()
+    assert all(acc[a] == 1.0 for a in DEFENDED), {a: acc[a] for a in DEFENDED}
+    assert acc["unit-filler"] >= 0.8 and acc["dev"] >= 0.8 and acc["heldout"] >= 0.75, acc
+
+
+@pytest.mark.xfail(strict=True, reason="issue 35's bar (95% of each half): synonym repeats, off-topic answers and long bland answers need meaning, not words")
+def test_the_adversarial_set_meets_the_bar():
+    acc = _adversarial_accuracy()
+    assert acc["dev"] >= 0.95 and acc["heldout"] >= 0.95, acc
+
+
+def test_a_prompt_bounds_fluency_and_a_second_language_is_not_counted():
+    three = "1. A hook on the handle holds a bag.\n2. A lamp on the bar lights the floor.\n3. A brake locks the wheels on a slope."
+    more = three + "\n4. A cup holder on the frame.\n5. A mirror on the basket.\n6. A bell on the grip."
+    asked = "List 3 improvements to a shopping trolley."
+    assert SCORER.score(more).fluency > SCORER.score(three).fluency
+    assert SCORER.score(more, prompt=asked).fluency == SCORER.score(three, prompt=asked).fluency
+    echoed = SCORER.score(three + "\n4. 持ち手のフックにかばんを掛ける。\n5. バーのランプで床を照らす。")
+    assert echoed.fluency == SCORER.score(three).fluency and "2 in a second language not counted" in echoed.reasons["fluency"]
 
 
 def test_aut_loader_names_bad_rows(tmp_path):
