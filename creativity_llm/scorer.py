@@ -440,7 +440,7 @@ class PooledCorpus:
         return 1.0 - sum(v * centre[w] for w, v in idf.items()) / (norm * self._centroid_norm)
 
 
-# %% ../nbs/01c_scorer.ipynb #3fa00d5c
+# %% ../nbs/01c_scorer.ipynb #99f8b9b3
 _GENERIC_EN = """problem issue challenge solution solutions solve system means unit device apparatus configuration configured structure element
 member component module platform ecosystem integrated integrate smart innovative innovation advanced optimal optimize optimise optimization
 improve improved improvement improving efficiency efficient convenience convenient performance cost costs quality safety function functionality
