@@ -314,7 +314,12 @@ class OpenAIGenerator:
 
     def chat(self, prompt, **sampling) -> str:
         "One completion, retried on timeouts, connection errors, 429, 5xx and malformed bodies."
-        payload, problem = self._payload(prompt, replace(self.sampling, **sampling)), ""
+        return self.request(self._payload(prompt, replace(self.sampling, **sampling)), lambda body: Completion(_completion_text(body), _finish_reason(body)))
+
+    def request(self, payload: dict, read):
+        """POST `payload` to the chat endpoint and return `read(body)`, retried on timeouts, connection errors, 429, 5xx and on a
+        body that `read` rejects with `ValueError`; `GenerationError` once the attempts are spent or for another HTTP error."""
+        problem = ""
         for attempt in range(self.max_retries + 1):
             if attempt: time.sleep(wait)
             wait = self._wait(attempt)
@@ -325,7 +330,7 @@ class OpenAIGenerator:
                 problem, wait = f"HTTP {r.status_code}: {r.text[:120]}", self._wait(attempt, r.headers.get("retry-after"))
                 continue
             if r.status_code >= 400: raise GenerationError(f"{self.url} answered HTTP {r.status_code}: {r.text[:200]}")
-            try: return Completion(_completion_text(r.content), _finish_reason(r.content))
+            try: return read(r.content)
             except ValueError as e: problem = f"malformed response: {e}"
         raise GenerationError(f"{self.url}: {problem} ({self.max_retries + 1} attempts)")
 

@@ -15,13 +15,40 @@ from .generate import TransformersGenerator, as_messages
 from .models import ModelSet, load_model
 
 # %% auto #0
-__all__ = ['completion_body', 'BatchingEngine', 'make_server', 'answer_batch_file', 'parse_lora_args', 'serve']
+__all__ = ['MAX_TOP_LOGPROBS', 'completion_body', 'reply_logprobs', 'BatchingEngine', 'make_server', 'answer_batch_file',
+           'parse_lora_args', 'serve']
 
 # %% ../nbs/00c_serve.ipynb #7d369ebb
-def completion_body(text, model: str) -> dict:
-    "A chat-completion response body for one generated answer (its `finish_reason` from the `Completion`)."
+def completion_body(text, model: str, logprobs: dict | None = None) -> dict:
+    "A chat-completion response body for one generated answer (its `finish_reason` from the `Completion`; `logprobs` as vLLM gives them, or null)."
     return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "finish_reason": getattr(text, "finish_reason", "stop")}]}
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": str(text)}, "logprobs": logprobs,
+                         "finish_reason": getattr(text, "finish_reason", "stop")}]}
+
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit; vLLM's default --max-logprobs is 20 as well
+
+def reply_logprobs(gen: TransformersGenerator, messages, text: str, top: int) -> dict:
+    """vLLM's `choices[0].logprobs` for the reply `text` to `messages`: each reply token with its log-probability and the `top` most likely
+    tokens at its position (`token`, `logprob`, `bytes`), from one teacher-forced forward pass of the model that answered — the raw
+    distribution, before temperature or top-p, as vLLM returns by default. An empty reply (the model ended at once) reports the position
+    where it ended, with the end token."""
+    import torch
+    tok = gen.tok
+    prompt_ids = tok(gen.render(messages), add_special_tokens=False)["input_ids"]
+    full = tok(gen.render(messages) + str(text), add_special_tokens=False)["input_ids"]
+    reply = full[len(prompt_ids):] if full[:len(prompt_ids)] == prompt_ids else tok(str(text), add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + reply], device=gen.model.device)
+    with torch.inference_mode():
+        logits = gen.model(ids).logits[0, len(prompt_ids) - 1: len(prompt_ids) - 1 + max(len(reply), 1)].float()
+    lp = torch.log_softmax(logits, -1)
+    def entry(t: int, v: float) -> dict:
+        s = tok.decode([t])
+        return {"token": s, "logprob": v, "bytes": list(s.encode("utf-8"))}
+    content = []
+    for k, t in enumerate(reply or [int(lp[0].argmax())]):
+        vals, idx = lp[k].topk(top) if top else (lp[k][:0], lp[k][:0].long())
+        content.append({**entry(t, float(lp[k, t])), "top_logprobs": [entry(int(i), float(v)) for v, i in zip(vals.tolist(), idx.tolist())]})
+    return {"content": content}
 
 def _parse_request(body: bytes, max_tokens_cap: int = 4096) -> dict:
     "Validated arguments (`model`, `messages` and the sampling settings) from a chat-completions request body; `ValueError` says what is wrong."
@@ -44,6 +71,12 @@ def _parse_request(body: bytes, max_tokens_cap: int = 4096) -> dict:
         raise ValueError(f"'max_tokens' is {args['max_new_tokens']}, more than this server generates ({max_tokens_cap}); start it with a larger --max-new-tokens")
     args.setdefault("max_new_tokens", max_tokens_cap)
     if args.get("temperature", 0) < 0: raise ValueError("'temperature' must be >= 0")
+    if req.get("logprobs") not in (None, False, True): raise ValueError("'logprobs' must be a boolean")
+    top = req.get("top_logprobs")
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_TOP_LOGPROBS):
+        raise ValueError(f"'top_logprobs' must be an integer from 0 to {MAX_TOP_LOGPROBS}")
+    if top is not None and req.get("logprobs") is not True: raise ValueError("'top_logprobs' needs 'logprobs': true")
+    if req.get("logprobs") is True: args["logprobs"] = top or 0
     if "seed" not in args: args["seed"] = random.randrange(2**31)  # no seed asked for: sample freshly, as OpenAI does
     return args
 
@@ -68,7 +101,7 @@ class BatchingEngine:
         return name
 
     def submit(self, messages, adapter: str | None = None, **sampling) -> Future:
-        "A future of (answer, batch size) for one request; `adapter` None is the base."
+        "A future of (answer, batch size, logprobs or None) for one request; `adapter` None is the base; `logprobs=k` asks for the top k."
         if adapter is not None and adapter not in self.adapters: raise KeyError(adapter)
         fut: Future = Future()
         self._queue.put((adapter, messages, sampling, fut))
@@ -97,14 +130,16 @@ class BatchingEngine:
             self.gen.model, self.adapters = self.models.model, dict(self.models.adapters)
 
     def _run(self, adapter, settings: dict, reqs: list):
+        top = settings.pop("logprobs", None)  # asked for: the reply's token log-probabilities, from the model that answered
         try:
             with self._lock, self.models.use(adapter or "base"):
                 outs = self.gen.answer_batch([r[1] for r in reqs], [r[2]["seed"] for r in reqs], **settings)
+                lps = [reply_logprobs(self.gen, r[1], o, top) for r, o in zip(reqs, outs)] if top is not None else [None] * len(reqs)
         except Exception as e:
             for r in reqs: r[3].set_exception(e)
             return
         self.batch_sizes[len(reqs)] += 1
-        for r, o in zip(reqs, outs): r[3].set_result((o, len(reqs)))
+        for r, o, lp in zip(reqs, outs, lps): r[3].set_result((o, len(reqs), lp))
 
 # %% ../nbs/00c_serve.ipynb #f5f8c987
 def make_server(engine: BatchingEngine, model_name: str, host: str = "127.0.0.1", port: int = 8000,
@@ -162,9 +197,9 @@ def make_server(engine: BatchingEngine, model_name: str, host: str = "127.0.0.1"
             except KeyError:
                 return self._send(404, {"error": {"message": f"The model `{name}` does not exist: served are {', '.join([model_name, *engine.adapters])}",
                                                   "type": "NotFoundError"}})
-            try: text, batch = engine.submit(messages, adapter, **args).result()
+            try: text, batch, logprobs = engine.submit(messages, adapter, **args).result()
             except Exception as e: return self._send(500, {"error": {"message": f"generation failed: {e}"}})
-            self._send(200, completion_body(text, name or model_name), {"X-Batch-Size": str(batch)})
+            self._send(200, completion_body(text, name or model_name, logprobs), {"X-Batch-Size": str(batch)})
 
     return ThreadingHTTPServer((host, port), Handler)
 
@@ -186,9 +221,9 @@ def answer_batch_file(engine: BatchingEngine, model_name: str, in_path, out_path
     for cid, name, fut, problem in futures:
         if problem is None:
             try:
-                text, _ = fut.result()
+                text, _, logprobs = fut.result()
                 rows.append({"id": f"batch-{uuid.uuid4().hex[:12]}", "custom_id": cid, "error": None,
-                             "response": {"status_code": 200, "request_id": f"req-{uuid.uuid4().hex[:12]}", "body": completion_body(text, name or model_name)}})
+                             "response": {"status_code": 200, "request_id": f"req-{uuid.uuid4().hex[:12]}", "body": completion_body(text, name or model_name, logprobs)}})
                 continue
             except Exception as e: problem = f"generation failed: {e}"
         errors += 1
