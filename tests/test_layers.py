@@ -16,6 +16,7 @@ LIBRARY = {
     "scorer": 3, "training": 3, "multiple_choice": 3, "serve": 3,  # shared machinery of several stages; the local server
     "trainer": 4,                   # the Trainer run of one adapter (torch at its top: the stages import it where they train)
     "judge": 4,                     # LLM-as-a-judge (generation + multiple-choice statistics)
+    "rater": 5,                     # the LLM creativity rater: rating-token probabilities (generation backends + the judge's parser)
 }
 # the stages' modules, from 10 in the registry's order: a stage inserted as 05a sits between 05 and 06 with no edit here
 STAGE_MODULES = [m for m in dict.fromkeys(s.module.removeprefix("creativity_llm.") for s in STAGES if s.module.startswith("creativity_llm.")) if m not in LIBRARY]
