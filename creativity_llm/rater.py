@@ -5,8 +5,8 @@
 # %% ../nbs/01f_rater.ipynb #4f220d15
 from __future__ import annotations
 import json, math, unicodedata
-from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -85,13 +85,13 @@ def top_logprobs(payload) -> tuple[dict[str, float], str | None]:
     skipped = 0
     for text, v in pairs:
         if text is None or isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v > 0: skipped += 1; continue
-        out[text] = float(np.logaddexp(out[text], v)) if text in out else float(v)  # ' 4' and '4' are one rating
+        out[text] = min(0.0, float(np.logaddexp(out[text], v))) if text in out else float(v)  # ' 4' and '4' are one rating (a broken reply cannot make it > 1)
     return out, (f"{skipped} unreadable entries" if skipped and not out else None)
 
 def expected_rating(logprobs: dict[str, float], prompt: RaterPrompt) -> tuple[float | None, float]:
     "The probability-weighted rating over `prompt`'s rating tokens (a multi-token rating by its first token), and their total probability."
     probs = [math.exp(logprobs[r]) if r in logprobs else 0.0 for r in prompt.ratings]
-    mass = sum(probs)
+    mass = min(1.0, sum(probs))  # a reply whose probabilities add up to more than 1 is broken, not more certain
     if not mass > 0: return None, 0.0
     return sum(p * v for p, v in zip(probs, prompt.values)) / mass, mass
 

@@ -63,7 +63,8 @@ def test_the_terminal_shows_the_stages_and_the_logs_keep_the_rest(smoke_run):
     assert "\r" not in terminal, "a progress bar's refreshes reach a non-interactive terminal as its last state, one line"
     logs = {p.name: p.read_text() for p in (run_dir / "logs").glob("*.log")}
     assert set(logs) == {f"{s.slug}.log" for s in STAGES} | {"plan.log"}
-    assert "is_gradient_checkpointing" in logs["plan.log"] and "is_gradient_checkpointing" in logs["05_lora.log"], "third-party warnings: in the logs"
+    warned = [l for text in logs.values() for l in text.splitlines() if "Warning:" in l]  # which library warns is the library's business
+    assert not any(l.strip() in terminal for l in warned), "third-party warnings: in the logs, not on the terminal"
     assert all(l.startswith("== ") for l in logs.values()), "each log starts with its run's header"
     assert "[05] " in terminal and "[05] " in logs["05_lora.log"], "what a stage prints: on the terminal and in its log"
 
