@@ -34,8 +34,9 @@ def reply_logprobs(gen: TransformersGenerator, messages, text: str, top: int) ->
     where it ended, with the end token."""
     import torch
     tok = gen.tok
-    prompt_ids = tok(gen.render(messages), add_special_tokens=False)["input_ids"]
-    full = tok(gen.render(messages) + str(text), add_special_tokens=False)["input_ids"]
+    prompt = gen.render(messages)
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    full = tok(prompt + str(text), add_special_tokens=False)["input_ids"]
     reply = full[len(prompt_ids):] if full[:len(prompt_ids)] == prompt_ids else tok(str(text), add_special_tokens=False)["input_ids"]
     ids = torch.tensor([prompt_ids + reply], device=gen.model.device)
     with torch.inference_mode():
