@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_lora.ipynb #3dfdabd2
 from __future__ import annotations
-import argparse, gc, importlib.util, json, math, os, shutil, subprocess, sys, tempfile, time
+import argparse, gc, importlib.util, json, math, os, shutil, signal, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +25,7 @@ __all__ = ['ADAPTERS', 'MERGED', 'EPOCHS', 'TIMING', 'MODE_ORDER', 'MERGE_TOLERA
            'training_rows', 'write_train_dc', 'train_mode', 'mode_key', 'tuned_adapters', 'epoch_adapters',
            'epoch_name', 'offered_models', 'planned_models', 'safetensors_header', 'weight_shards', 'lora_deltas',
            'MergeNamesDiffer', 'merge_lora_streamed', 'merge_adapter', 'plot_curves', 'training_processes',
-           'launch_training', 'run_lora', 'main', 'lora_metrics', 'plan_training']
+           'build_shm_comm_op', 'launch_training', 'run_lora', 'main', 'lora_metrics', 'plan_training']
 
 # %% ../nbs/05_lora.ipynb #a4389a41
 ADAPTERS = "adapters"  # one peft adapter folder per mode of lora_modes
@@ -300,6 +300,20 @@ def training_processes(cfg, cuda: bool) -> int:
     import torch
     return cfg.lora_processes or (max(1, torch.cuda.device_count()) if cuda else 1)
 
+def build_shm_comm_op() -> Path | None:
+    "Build (or find built) DeepSpeed's shared-memory collective op for its CPU accelerator; return its build directory."
+    import fcntl, deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+    from torch.utils.cpp_extension import _get_build_directory  # where torch's JIT builds `name`: TORCH_EXTENSIONS_DIR or its default
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is None or not deepspeed.ops.__compatible_ops__.get(builder.NAME, False): return None  # DeepSpeed then reduces over gloo
+    build = Path(_get_build_directory(builder.name, verbose=False))
+    with open(build.parent / f"{build.name}.creativity_llm.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)  # the OS releases this lock when its holder dies, whatever kills it
+        (build / "lock").unlink(missing_ok=True)  # torch's own lock file outlives a killed build, and every later load waits on it forever
+        builder.load(verbose=False)
+    return build
+
 def launch_training(cfg: RunConfig, run_dir, mode: str, processes: int, log=print) -> dict:
     "Train one mode in `processes` torchrun workers: one per GPU on CUDA (how DeepSpeed wants to be launched), on gloo on CPU."
     out = stage_dir(run_dir, "05")
@@ -309,8 +323,17 @@ def launch_training(cfg: RunConfig, run_dir, mode: str, processes: int, log=prin
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // processes)))}
     if cfg.lora_deepspeed_on_cpu and pick_device(cfg.device).type != "cuda":  # DeepSpeed would pick its CUDA accelerator where a GPU is visible
         env.update(CUDA_VISIBLE_DEVICES="", DS_ACCELERATOR="cpu")
+        if cfg.lora_deepspeed:  # built once here, before the workers race for torch's lock on it
+            subprocess.run([sys.executable, "-c", "from creativity_llm.lora import build_shm_comm_op; build_shm_comm_op()"], check=True, env=env)
     log("[05] " + " ".join(cmd))
-    subprocess.run(cmd, check=True, env=env)
+    workers = subprocess.Popen(cmd, env=env, start_new_session=True)
+    try: code = workers.wait()
+    except BaseException:  # an interrupt or a timeout here must not leave the workers training on
+        os.killpg(workers.pid, signal.SIGTERM)
+        try: workers.wait(timeout=30)
+        except subprocess.TimeoutExpired: os.killpg(workers.pid, signal.SIGKILL)
+        raise
+    if code: raise subprocess.CalledProcessError(code, cmd)
     return json.loads((out / "logs" / f"{mode}_stats.json").read_text())
 
 def run_lora(cfg: RunConfig, run_dir, log=print) -> dict:
