@@ -20,6 +20,7 @@ from .lora import offered_models as lora_offered_models  # the lesson cells' exa
 from .models import ModelSet, load_model
 from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path,
                                             paired_comparison, retention_items, shared_data_dir)
+from .rater import RATER_KEYS, make_rater, rate_items, rating_summary
 from .scorer import DIMENSIONS, SCORER_KEYS, PatentQualityScorer, scorer_config
 from .scoring import pairs_to_score, read_pairs, reference_for
 from .synthesis import EVAL_HELDOUT, SYSTEM
@@ -27,7 +28,7 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 
 # %% auto #0
 __all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'retention', 'retention_rows',
-           'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores', 'per_category',
+           'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores', 'rater_scores', 'per_category',
            'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
            'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report', 'run_eval',
            'EvalConfig', 'eval_metrics', 'plan_eval']
@@ -120,6 +121,19 @@ def creativity_scores(cfg: RunConfig, run_dir, answers: list[dict], instructions
         scores.update({(pid, a["model"]): s for a, s in zip(group, batch)})
     return [{**a, "creativity": (s := scores[a["id"], a["model"]]).total, **{f"creativity_{k}": getattr(s, k) for k in DIMENSIONS}}
             for a in answers if a["task"] == "creativity"]
+
+def rater_scores(cfg: RunConfig, run_dir, models: ModelSet, creative: list[dict], instructions: dict, base_identity: str = "",
+                 progress: bool = False, log=print) -> tuple[list[dict], str, list]:
+    """The creativity answers with the LLM rater's originality (`rater`, 1–5; `rater_source`) beside the heuristic: the rater the run's
+    `rater_*` knobs name, the base model with its adapters off by default; cached in the stage's `.cache/rater.jsonl`. Also its description and the ratings."""
+    cache = stage_answer_cache(run_dir, "07", "rater", log)
+    rater, desc = make_rater(cfg, cache, run_dir, models.model, models.tok, base_identity, progress)
+    try:
+        with models.use("base"):
+            ratings = rate_items(rater, [{"lang": c["lang"], "task": instructions.get(c["id"], ""), "answer": c["answer"]} for c in creative])
+    finally: cache.close()
+    log(f"[07] rater {desc}: {cache.summary()}")
+    return [{**c, "rater": r.rating, "rater_source": r.source} for c, r in zip(creative, ratings)], desc, ratings
 
 def per_category(rows: list[dict], value: str, seed: int = 0) -> list[dict]:
     "Mean of `value` per (model, category) and over all categories, with bootstrap intervals; `None` values are left out and counted."
@@ -296,6 +310,8 @@ def _ci(m, lo, hi, fmt="{:.3f}") -> str:
     if m is None or not np.isfinite(m): return "–"
     return fmt.format(m) if lo is None or hi is None or not np.isfinite(lo) else f"{fmt.format(m)} [{fmt.format(lo)}, {fmt.format(hi)}]"
 
+def _or_dash(v, f: str = "{:.2f}") -> str: return "–" if v is None else f.format(v)
+
 def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
@@ -329,8 +345,15 @@ def write_report(run_dir, res: dict) -> Path:
               _table(["lang", "model", "passages", "KL"], [[lang, name, v["passages"], _ci(v["kl"], *v["kl_ci"], "{:.4f}")] for lang, per in res["kl"].items() for name, v in per.items() if name != "base"]), ""]
     fig = lambda name: f"![{name}]({name}.png)" if (stage_dir(run_dir, "07") / f"{name}.png").is_file() else ""
     L += [fig("retention"), "", "## Creativity per category", "", "PatentQualityScorer total (0–1) of each model's answers to the held-out creativity prompts, against the run's reference corpus; mean [95% interval].", "",
-          _category_table(res["creativity_by_category"]) if res["creativity_by_category"] else "(no held-out creativity prompts)", "",
-          "## LLM-as-a-Judge per category", "", f"Judge: {res['judge']}. Score 1–10 against the reference answer (seed 001, appendix B); failures (no parseable verdict after {res['judge_max_attempts']} attempts) are counted and left out of the means"
+          _category_table(res["creativity_by_category"]) if res["creativity_by_category"] else "(no held-out creativity prompts)", ""]
+    if res.get("rater_by_category"):
+        s = res["rater_summary"]
+        rho = s["rho_with_heuristic"]
+        L += [f"LLM rater: originality 1–5 of the same answers, the expected rating over the rating tokens' probabilities, by {res['rater']} "
+              f"(prompts {', '.join(s['prompt_versions'])}; {s['failed']} of {s['n']} ratings failed, counted and left out; mean probability on the rating tokens "
+              f"{_or_dash(s['mean_mass'])}). Spearman ρ between the rater and the PatentQualityScorer total over these answers: {_ci(*rho, '{:.2f}')} — two independent "
+              "measures; a gain one sees and the other does not is a reason to read the answers.", "", _category_table(res["rater_by_category"]), ""]
+    L += ["## LLM-as-a-Judge per category", "", f"Judge: {res['judge']}. Score 1–10 against the reference answer (seed 001, appendix B); failures (no parseable verdict after {res['judge_max_attempts']} attempts) are counted and left out of the means"
           + (" — a local judge, perhaps a small one: read its failure count and the bias checks below before its scores." if res["judge"].startswith(("local ", "the base model")) else "."), "",
           _category_table(res["judge_by_category"]) if res["judge_by_category"] else "(nothing judged)", "", fig("per_category"), ""]
     if res["mt_bench_by_category"]:
@@ -399,6 +422,10 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     answers = answer_prompts(models, [n for n in models.names if n not in grafted], prompts, cfg, progress, answer_cache, identities) if prompts else []
     creative = creativity_scores(cfg, run_dir, answers, {p["id"]: p["instruction"] for p in prompts}) if answers else []
     tick("answers", t); t = time.perf_counter()
+    rater_desc, ratings = None, []
+    if cfg.eval_rater and creative:
+        creative, rater_desc, ratings = rater_scores(cfg, run_dir, models, creative, {p["id"]: p["instruction"] for p in prompts}, identities["base"], progress, log)
+        tick("rater", t); t = time.perf_counter()
     gen, judge_desc = judge_generator(cfg, models, progress, judge_cache, identities["base"])
     judged = judge_answers(gen, judge_cases(answers, prompts), cfg.judge_max_attempts, retry_temperature=cfg.temperature, prefill=cfg.judge_prefill) if answers else []
     tick("judge", t); t = time.perf_counter()
@@ -413,6 +440,8 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
            "adapter_hashes": {n: tree_sha256(p) for n, p in {**finals, **grafted}.items()}, "skillpacks": list(grafted),
            "retention": retention_rows(ret), "kl": kl,
            "creativity_by_category": per_category([c for c in creative if c["model"] in names], "creativity", cfg.seed),
+           "rater": rater_desc, "rater_by_category": per_category([c for c in creative if c["model"] in names], "rater", cfg.seed) if ratings else [],
+           "rater_summary": rating_summary(ratings, [c["creativity"] for c in creative], seed=cfg.seed) if ratings else {},
            "judge_by_category": per_category(final_judged, "score", cfg.seed),
            "judge_failures": sum(j["score"] is None for j in judged), "judged": len(judged),
            "mt_bench_by_category": per_category(mt, "score", cfg.seed) if mt else [],
@@ -422,6 +451,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     _write_parquet(out / "judgements.parquet", judged + mt)
     figs = {"retention": plot_retention(res["retention"], kl, out / "retention.png") if res["retention"] else None,
             "per_category": plot_per_category({k: v for k, v in (("creativity (PatentQualityScorer)", res["creativity_by_category"]),
+                                                                  ("originality (LLM rater, 1–5)", res["rater_by_category"]),
                                                                   ("judge score (1–10)", res["judge_by_category"])) if v}, out / "per_category.png"),
             "per_epoch": plot_per_epoch(res["per_epoch"], out / "per_epoch.png") if res["per_epoch"] else None}
     res = finite(res)
@@ -452,6 +482,7 @@ class EvalConfig(StageConfig):
     judge_prefill: str = knob("start of the judge's reply, read as part of it: keeps a small local judge to the format (empty: none, the seed's judgement-first order)", '{"score":')
     judge_max_attempts: int = knob("times an unparseable verdict is asked for in all (then counted as a failure)", 2)
     judge_injection_cases: int = knob("answers re-judged with an instruction to the judge appended (the injection check); 0: skip", 4)
+    eval_rater: bool = knob("rate the held-out creativity answers' originality with the LLM rater too, beside the heuristic (the rater_* knobs)", False)
 
     def check(self):
         require(self.eval_dtype in INFERENCE_DTYPES, "eval_dtype", self.eval_dtype, "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
@@ -476,11 +507,13 @@ def plan_eval(cfg, counts: dict) -> dict:
     models = 1 + counts["models"]["tuned"] + counts["models"]["per-epoch"]
     held, mean = counts["heldout_bound"], counts["lengths"]["creativity"].get("mean", 0.0)
     langs = sum(bool(s) for s in (cfg.eval_mc_en, cfg.eval_mc_ja))
-    return {"prompts": (held + cfg.eval_mt_bench) * models * 2 + cfg.judge_injection_cases,
-            "prompt_tokens": held * models * (2 * mean + cfg.eval_max_new_tokens) + cfg.eval_mc_items * langs * (models + 1) * 4 * 100,
-            "generated_tokens": (held + cfg.eval_mt_bench) * models * (cfg.eval_max_new_tokens + cfg.judge_max_new_tokens), "trained_tokens": 0}
+    rated = counts["heldout_creativity_bound"] * models if cfg.eval_rater else 0  # one forward pass each, counted as one generated token
+    return {"prompts": (held + cfg.eval_mt_bench) * models * 2 + cfg.judge_injection_cases + rated,
+            "prompt_tokens": held * models * (2 * mean + cfg.eval_max_new_tokens) + cfg.eval_mc_items * langs * (models + 1) * 4 * 100
+                             + rated * (counts["lengths"].get("rater_frame", {}).get("mean", 0.0) + mean + cfg.eval_max_new_tokens),
+            "generated_tokens": (held + cfg.eval_mt_bench) * models * (cfg.eval_max_new_tokens + cfg.judge_max_new_tokens) + rated, "trained_tokens": 0}
 
 CONTRACT = StageContract(config=EvalConfig, outputs=(REPORT, SUMMARY, "retention.parquet", "answers.parquet", "judgements.parquet", "retention.png", "per_category.png", "per_epoch.png"),
                          run=run_eval, metrics=eval_metrics, plan=plan_eval,
                          uses=(*LOCAL_MODEL_KEYS, *SAMPLING_KEYS, "batch_dir", *ENGINE_KEYS, "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency",
-                               *SCORER_KEYS, "score_reference"))
+                               *SCORER_KEYS, "score_reference", *RATER_KEYS))

@@ -14,6 +14,7 @@ import numpy as np
 from .core import STAGES, ConfigError, planned_models
 from .experts import CATEGORY_ORDER, choose_cells
 from .models import ModelSpecError, tokenizer_and_config
+from .rater import RATER_PROMPTS
 from .sources import SourceError, load_sources
 from .synthesis import (convergent_messages, convergent_new_tokens, creativity_jobs, creativity_record, qa_jobs, qa_record,
                                       select_documents, split_heldout)
@@ -162,7 +163,7 @@ def make_plan(cfg: RunConfig, tokenizer: str = "", throughput: Throughput | None
     plan = {"documents": {k: docs[k] for k in ("loaded", "skipped", "invention_domains", "academic_domains")},
             "prompts": {"creativity": len(pairs["jobs"]), "qa": len(pairs["qa_jobs"])}, "pair_yield": pair_yield,
             "train_bound": len(pairs["train"]), "train_creativity_bound": sum(r["task"] == "creativity" for r in pairs["train"]),
-            "heldout_bound": len(pairs["heldout"]), "largest_cell": max(bound.items(), key=lambda kv: (kv[1], kv[0])) if bound else None,
+            "heldout_bound": len(pairs["heldout"]), "heldout_creativity_bound": sum(held_creative.values()), "largest_cell": max(bound.items(), key=lambda kv: (kv[1], kv[0])) if bound else None,
             "experts_possible": [f"{c}.{s}" for c, s in possible], "experts_expected": [f"{c}.{s}" for c, s in chosen],
             "expected_cell_sizes": {f"{c}.{s}": expected[(c, s)] for c, s in chosen},
             "team": plan_team(cfg, chosen or possible, inventions, pairs["heldout"]),
@@ -178,7 +179,8 @@ def make_plan(cfg: RunConfig, tokenizer: str = "", throughput: Throughput | None
     lengths = {"creativity": _quantiles([prompt_tokens(tok, j.messages) for j in sample_c]),
                "convergent": _quantiles([prompt_tokens(tok, convergent_messages(docs_by_id[j.meta["source_id"]], j.meta["category"], ideas))
                                          for j in _evenly(sample_c, 200)]),
-               "qa": _quantiles([prompt_tokens(tok, j.messages) for j in sample_q])}
+               "qa": _quantiles([prompt_tokens(tok, j.messages) for j in sample_q]),
+               "rater_frame": _quantiles([prompt_tokens(tok, RATER_PROMPTS[l].messages("", "")) for l in cfg.synth_langs.split(",") if l in RATER_PROMPTS])}
     fit = pair_fit(cfg, pairs["train"], jobs, docs_by_id, tok)
     import torch
     cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
@@ -221,7 +223,7 @@ def format_plan(plan: dict) -> str:
     m, f = plan["model"], plan["fit"]
     out.append(f"model: {m['spec']} ({m['model_type']}, {m['parameters'] / 1e9:.2f}B parameters; lengths in the tokenizer of {m['tokenizer']})")
     for kind, q in plan["prompt_lengths"].items():
-        if q["n"]: out.append(f"  {kind} prompts: mean {q['mean']:.0f} tokens, median {q['p50']}, p90 {q['p90']}, max {q['max']} ({q['n']} measured)")
+        if q["n"]: out.append(f"  {kind.replace('_', ' ')} prompts: mean {q['mean']:.0f} tokens, median {q['p50']}, p90 {q['p90']}, max {q['max']} ({q['n']} measured)")
     out.append(f"training pairs with answers at their limits, in lora_max_len: {f['measured']} of {f['of']} measured, {f['shortened']} with their source "
                f"shortened, {f['dropped']} dropped ({f['dropped_share']:.1%}); mean {f['mean_tokens']:.0f} tokens")
     for plan_m in plan["memory"].values(): out.append("memory " + format_memory_plan(plan_m).replace("\n", "\n  "))
@@ -231,7 +233,7 @@ def format_plan(plan: dict) -> str:
     out.append("  stage  prompts  prompt tokens  generated (at limits)  trained tokens  time")
     for sid, s in plan["stages"].items():
         out.append(f"  {sid}     {_n(s['prompts']):>7}  {_n(s['prompt_tokens']):>13}  {_n(s['generated_tokens']):>21}  {_n(s['trained_tokens']):>14}  {_duration(s['hours'])}")
-    out.append(f"  total about {_duration(sum(s['hours'] for s in plan['stages'].values()))} (retries, stages 04 and 06 not counted)")
+    out.append(f"  total about {_duration(sum(s['hours'] for s in plan['stages'].values()))} (retries and stage 06 not counted; stage 04 only where the LLM rater ranks)")
     return "\n".join(out)
 
 # %% ../nbs/00e_plan.ipynb #7f38267f

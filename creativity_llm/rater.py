@@ -10,15 +10,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .core import json_sha256, progress_bar, inference_mode
-from .generate import AnswerCache, Completion, GenerationError, OpenAIGenerator, TransformersGenerator
+from .core import INFERENCE_DTYPES, LOCAL_MODEL_KEYS, StageConfig, inference_mode, json_sha256, knob, one_of, progress_bar, require
+from .generate import AnswerCache, Completion, GenerationError, OpenAIGenerator, TransformersGenerator, model_identity
+from .models import load_model
 from .judge import parse_verdict
 from .scorer import spearman_ci
 
 # %% auto #0
-__all__ = ['RATER_PROMPTS', 'RATER_VERSION', 'RaterPrompt', 'token_text', 'top_logprobs', 'expected_rating', 'Rating',
-           'rating_from_text', 'rating_from_response', 'rating_token_ids', 'LocalRater', 'EndpointRater', 'rate_rows',
-           'combine', 'best_weight', 'validate_rater']
+__all__ = ['RATER_PROMPTS', 'RATER_VERSION', 'RANKINGS', 'RATER_KEYS', 'RATER_RUN_KEYS', 'RaterPrompt', 'token_text',
+           'top_logprobs', 'expected_rating', 'Rating', 'rating_from_text', 'rating_from_response', 'rating_token_ids',
+           'LocalRater', 'EndpointRater', 'rate_rows', 'combine', 'best_weight', 'validate_rater', 'RaterKnobs',
+           'make_rater', 'rate_items', 'ranking_values', 'rating_summary']
 
 # %% ../nbs/01f_rater.ipynb #e2064e2c
 @dataclass(frozen=True)
@@ -179,6 +181,8 @@ class LocalRater:
                 _store(self.cache, keys[i], out[i])
         return out
 
+    def close(self): self.model = None  # a rater loaded for a stage lets its weights go with it
+
 # %% ../nbs/01f_rater.ipynb #96c8d780
 def _json_body(body: bytes):
     try: return json.loads(body)
@@ -245,3 +249,66 @@ def validate_rater(ratings: list[Rating], heuristic, human, weight: float, n_boo
             "mean_mass": float(np.mean([x.mass for x in ratings])) if ratings else float("nan"), "weight": weight,
             "rater": spearman_ci(r, human, n_boot, seed), "heuristic": spearman_ci(heuristic, human, n_boot, seed),
             "combined": spearman_ci(combine(ratings, heuristic, weight), human, n_boot, seed)}
+
+# %% ../nbs/01f_rater.ipynb #9495fcd2
+RANKINGS = ("heuristic", "rater", "combined")  # what ranks stage 04's creativity pairs
+
+@dataclass
+class RaterKnobs(StageConfig):
+    "The rater's knobs a run sets, owned by stage 04 (`scoring.ScoringConfig` extends this class) and read by stage 07 too. Defaults are the `tiny` preset."
+    rater_model: str = knob("the LLM rater: a local model spec (empty: the run's base model; in stage 07 with its adapters off), or the model name at rater_url", "")
+    rater_url: str = knob("OpenAI-compatible base URL of the rater (vLLM, creativity-llm serve); when set, it is the rater, read from top_logprobs", "")
+    rater_api_key_env: str = knob("environment variable that holds the rater endpoint's API key", "OPENAI_API_KEY")
+    rater_dtype: str = knob("dtype of a local rater: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
+    rater_batch_size: int = knob("answers per forward pass of a local rater", 16)
+    rater_top_logprobs: int = knob("top_logprobs asked of an endpoint rater (1-20; vLLM allows 20 unless started with more --max-logprobs)", 20)
+
+    def check(self):
+        require(self.rater_dtype in INFERENCE_DTYPES, "rater_dtype", self.rater_dtype, one_of(INFERENCE_DTYPES))
+        require(self.rater_batch_size >= 1, "rater_batch_size", self.rater_batch_size, "an integer >= 1")
+        require(1 <= self.rater_top_logprobs <= 20, "rater_top_logprobs", self.rater_top_logprobs, "an integer in [1, 20]")
+
+RATER_KEYS = tuple(RaterKnobs.field_names())  # what a stage that rates declares of the rater's knobs
+RATER_RUN_KEYS = (*LOCAL_MODEL_KEYS, "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency")  # and of the run-wide ones `make_rater` reads
+
+def make_rater(cfg, cache: AnswerCache | None = None, run_dir=None, model=None, tokenizer=None, identity: str = "", progress: bool = False):
+    """(rater, description) a configuration asks for: the endpoint at `rater_url`, a local `rater_model`, else `model` and `tokenizer` when
+    given (the caller's base model, named by `identity`), else the run's base model loaded here."""
+    if cfg.rater_url:
+        name = cfg.rater_model or "default"
+        return (EndpointRater(cfg.rater_url, name, cfg.rater_top_logprobs, cache, cfg.teacher_concurrency, progress, api_key_env=cfg.rater_api_key_env,
+                              timeout_s=cfg.teacher_timeout_s, max_retries=cfg.teacher_max_retries), f"{name} at {cfg.rater_url}")
+    if cfg.rater_model or model is None:
+        spec = cfg.rater_model or cfg.model
+        model, tokenizer = load_model(spec, device=cfg.device, dtype=cfg.rater_dtype, cache_dir=cfg.model_cache or None, trust_remote_code=cfg.trust_remote_code, seed=cfg.seed)
+        identity, desc = model_identity(spec, cfg.model_cache or None, run_dir) if cache is not None else "", f"local {spec}"
+    else: desc = f"the base model {cfg.model} (adapters off)"
+    return LocalRater(model, tokenizer, cfg.rater_batch_size, cache, identity, progress), desc
+
+def rate_items(rater, items: list[dict]) -> list[Rating]:
+    "Ratings of items {lang, task, answer}, each language with its registered prompt, in the items' order."
+    by_lang: dict[str, list[int]] = {}
+    for i, it in enumerate(items): by_lang.setdefault(it["lang"], []).append(i)
+    if unknown := sorted(set(by_lang) - set(RATER_PROMPTS)):
+        raise ValueError(f"no rater prompt for language {', '.join(map(repr, unknown))}: RATER_PROMPTS has {', '.join(RATER_PROMPTS)}")
+    out: list = [None] * len(items)
+    for lang, idx in by_lang.items():
+        for i, r in zip(idx, rater([(items[i]["task"], items[i]["answer"]) for i in idx], RATER_PROMPTS[lang])): out[i] = r
+    return out
+
+def ranking_values(totals, ratings: list[Rating] | None, rank_by: str, weight: float) -> list[float]:
+    "What ranks one group of answers: the heuristic totals, the rater's ratings, or `combine` at `weight` (a failed rating: the heuristic's z alone)."
+    if rank_by not in RANKINGS: raise ValueError(f"rank_by must be {one_of(RANKINGS)}, got {rank_by!r}")
+    if rank_by == "heuristic": return [float(t) for t in totals]
+    return [float(v) for v in combine(ratings, totals, 1.0 if rank_by == "rater" else weight)]
+
+def rating_summary(ratings: list[Rating], heuristic, n_boot: int = 1000, seed: int = 0) -> dict:
+    "What a stage records of its ratings: counts by source, failures, mean probability on the rating tokens, mean rating, and Spearman ρ [CI] with the heuristic."
+    vals = np.array([r.rating if r.rating is not None else np.nan for r in ratings], float)
+    ok = ~np.isnan(vals)
+    rho = spearman_ci(vals[ok], np.asarray(heuristic, float)[ok], n_boot, seed) if ok.sum() >= 3 else (None, None, None)
+    clean = lambda x: None if x is None or not np.isfinite(x) else round(float(x), 4)
+    return {"n": len(ratings), "failed": int((~ok).sum()), "sources": dict(sorted(Counter(r.source for r in ratings).items())),
+            "prompt_versions": sorted({r.prompt_version for r in ratings if r.prompt_version}),
+            "mean_mass": clean(np.mean([r.mass for r in ratings])) if ratings else None, "mean_rating": clean(vals[ok].mean()) if ok.any() else None,
+            "rho_with_heuristic": [clean(x) for x in rho]}

@@ -14,7 +14,9 @@ import numpy as np
 from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
 
 from .core import atomic_path, ConfigError, knob, one_of, require, stage_dir, StageConfig, StageContract, write_json
+from .generate import stage_answer_cache
 from .qubo import TEAM_PAIRS
+from .rater import RANKINGS, RATER_RUN_KEYS, RaterKnobs, make_rater, rate_items, ranking_values, rating_summary
 from .scorer import DIMENSIONS, ORIGINALITY_METHODS, PatentQualityScorer, ReferenceCorpus, ScorerKnobs, clear_caches, scorer_config
 from .sources import SourceError
 from .synthesis import SEED_PAIRS
@@ -29,13 +31,15 @@ SCORED_PAIRS = "scored_pairs.parquet"  # every scored pair with its five scores,
 TRAIN_DC = "train_dc.parquet"  # the pairs kept for training (stage 05's input)
 
 # %% ../nbs/04_scoring.ipynb #d1d98b49
-def select_top(totals: list[float], threshold: float = 0.0, top_fraction: float = 1.0) -> list[bool]:
-    "Which items to keep: total >= `threshold` and within the best `top_fraction` (ties at the cut kept, index order breaks nothing)."
+def select_top(totals: list[float], threshold: float = 0.0, top_fraction: float = 1.0, rank: list[float] | None = None) -> list[bool]:
+    """Which items to keep: total >= `threshold` and within the best `top_fraction` by `rank` (default: the totals themselves); ties at
+    the cut kept, index order breaks nothing."""
     if not 0 < top_fraction <= 1: raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
     if not totals: return []
-    k = max(1, math.ceil(top_fraction * len(totals)))
-    cut = sorted(totals, reverse=True)[k - 1]
-    return [t >= threshold and t >= cut for t in totals]
+    rank = totals if rank is None else rank
+    k = max(1, math.ceil(top_fraction * len(rank)))
+    cut = sorted(rank, reverse=True)[k - 1]
+    return [t >= threshold and v >= cut for t, v in zip(totals, rank)]
 
 # %% ../nbs/04_scoring.ipynb #4b8b032a
 def plot_score_distributions(before: dict[str, list[float]], after: dict[str, list[float]], path=None, title: str = ""):
@@ -102,19 +106,38 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
             batch = scorers[pool].score_batch([rows[k]["response"] for k in ks], ref_ids=[rows[k]["id"] for k in ks], prompt=instruction)
             for k, s in zip(ks, batch): scored[k] = s
     filtered = [i for i, r in enumerate(rows) if r["task"] == "creativity" or cfg.score_filter_qa]
-    selected = [True] * len(rows)
+    creative = [i for i, r in enumerate(rows) if r["task"] == "creativity"]
+    rated, rater_desc = {}, None
+    if cfg.score_rank_by != "heuristic" and creative:  # only creativity answers: the rater's prompts ask for originality
+        cache = stage_answer_cache(run_dir, "04", "rater", log)
+        rater, rater_desc = make_rater(cfg, cache, run_dir, progress=len(creative) >= 200)
+        try: rated = dict(zip(creative, rate_items(rater, [{"lang": rows[i]["lang"], "task": rows[i]["instruction"], "answer": rows[i]["response"]} for i in creative])))
+        finally: rater.close(); cache.close()
+        log(f"[04] rated {len(rated)} creativity pairs with {rater_desc}: {cache.summary()}")
+    selected, rank_value = [True] * len(rows), [None] * len(rows)
     for task in sorted({rows[i]["task"] for i in filtered}):  # creativity and QA answers are ranked apart: their scores mean different things
         idx = [i for i in filtered if rows[i]["task"] == task]
-        for i, keep in zip(idx, select_top([scored[i].total for i in idx], cfg.score_threshold, cfg.score_top_fraction)): selected[i] = keep
+        totals = [scored[i].total for i in idx]
+        values = ranking_values(totals, [rated[i] for i in idx], cfg.score_rank_by, cfg.score_rater_weight) if task == "creativity" and rated else totals
+        for i, v in zip(idx, values): rank_value[i] = v
+        for i, keep in zip(idx, select_top(totals, cfg.score_threshold, cfg.score_top_fraction, values)): selected[i] = keep
     for k in DIMENSIONS + ("total",): table = table.append_column(f"score_{k}", pa.array([getattr(s, k) for s in scored], pa.float64()))
     table = table.append_column("score_reasons", pa.array([json.dumps(s.reasons, ensure_ascii=False) for s in scored], pa.string()))
     table = table.append_column("n_ideas", pa.array([s.n_ideas for s in scored], pa.int64()))
+    if rated:  # the rater's columns only where it ranked: a heuristic run's files stay as they were
+        get = lambda i, k: getattr(rated[i], k) if i in rated else None
+        table = table.append_column("rater", pa.array([get(i, "rating") for i in range(len(rows))], pa.float64()))
+        table = table.append_column("rater_source", pa.array([get(i, "source") for i in range(len(rows))], pa.string()))
+        table = table.append_column("rater_mass", pa.array([get(i, "mass") for i in range(len(rows))], pa.float64()))
+        table = table.append_column("rank_value", pa.array(rank_value, pa.float64()))
     table = table.append_column("selected", pa.array(selected, pa.bool_()))
     for name, t in ((SCORED_PAIRS, table), (TRAIN_DC, table.filter(pa.array(selected, pa.bool_())))):
         with atomic_path(out / name) as tmp: pq.write_table(t, tmp)
     for pool, ref in refs.items(): ref.save(out / f"reference_corpus{'_' + pool if pool else ''}.jsonl")
+    ranking = {"rank_by": cfg.score_rank_by} | ({"rater": rater_desc, "rater_weight": cfg.score_rater_weight} if rated else {})
     write_json(out / "scorer_config.json", {**asdict(settings), "reference": cfg.score_reference, "threshold": cfg.score_threshold,
-                                           "top_fraction": cfg.score_top_fraction, "filter_qa": cfg.score_filter_qa, "input": ", ".join(str(s.relative_to(Path(run_dir))) for s in srcs)})
+                                           "top_fraction": cfg.score_top_fraction, "filter_qa": cfg.score_filter_qa, **ranking,
+                                           "input": ", ".join(str(s.relative_to(Path(run_dir))) for s in srcs)})
     judged = {k: [getattr(scored[i], k) for i in filtered] for k in DIMENSIONS + ("total",)}
     kept = {k: [getattr(scored[i], k) for i in filtered if selected[i]] for k in DIMENSIONS + ("total",)}
     fig = plot_score_distributions(judged, kept, out / "score_distributions.png", f"stage 04: {len(kept['total'])} of {len(filtered)} pairs kept")
@@ -124,7 +147,8 @@ def score_pairs(cfg: RunConfig, run_dir, log=print) -> dict:
              "kept_per_category": dict(Counter(r["category"] or r["lehnert_category"] for r, s in zip(rows, selected) if s)),
              "mean_total_scored": float(np.mean(judged["total"])) if filtered else None,
              "mean_total_kept": float(np.mean(kept["total"])) if kept["total"] else None,
-             "cut_total": float(min(kept["total"])) if kept["total"] else None}
+             "cut_total": float(min(kept["total"])) if kept["total"] else None, "rank_by": cfg.score_rank_by}
+    if rated: stats["rated"] = rating_summary(list(rated.values()), [scored[i].total for i in rated], seed=cfg.seed)
     write_json(out / "stats.json", stats)
     clear_caches()
     log(f"[04] {stats['kept']} of {stats['scored']} scored pairs kept, {stats['passed_through']} passed through: {stats['train_dc']} in train_dc")
@@ -140,17 +164,21 @@ def check_reference(spec: str) -> int:
 
 # %% ../nbs/04_scoring.ipynb #8763ab49
 @dataclass
-class ScoringConfig(ScorerKnobs):
-    "The knobs stage 04 owns: the scorer's (`scorer.ScorerKnobs`: weights and originality measure), then the reference, the cut and the share kept. Defaults are the `tiny` preset."
+class ScoringConfig(RaterKnobs, ScorerKnobs):
+    "The knobs stage 04 owns: the scorer's (`scorer.ScorerKnobs`: weights and originality measure) and the rater's (`rater.RaterKnobs`), then the reference, the cut, the share kept and what ranks. Defaults are the `tiny` preset."
     score_reference: str = knob("reference corpus for originality: 'run', 'run-category' (a pool per category) or a JSONL/text file", "run")
     score_threshold: float = knob("lowest total score a kept pair may have", 0.25)
     score_top_fraction: float = knob("share of the scored pairs kept in train_dc, best first", 0.75)
     score_filter_qa: bool = knob("filter Lehnert QA pairs by score too (else they pass through)", False)
+    score_rank_by: str = knob("what ranks the creativity pairs: 'heuristic' (the scorer's total), 'rater' (the LLM rater, rater_*) or 'combined'", "heuristic")
+    score_rater_weight: float = knob("the rater's weight w in 'combined', w·z(rater) + (1-w)·z(heuristic): choose it on human ratings (bench/rater_aut.py)", 0.5)
 
     def check(self):
         require(0 <= self.score_threshold <= 1, "score_threshold", self.score_threshold, "a number in [0, 1]")
         require(0 < self.score_top_fraction <= 1, "score_top_fraction", self.score_top_fraction, "a number in (0, 1]")
         require(bool(self.score_reference), "score_reference", self.score_reference, "'run', 'run-category' or a file path")
+        require(self.score_rank_by in RANKINGS, "score_rank_by", self.score_rank_by, one_of(RANKINGS))
+        require(0 <= self.score_rater_weight <= 1, "score_rater_weight", self.score_rater_weight, "a number in [0, 1]")
 
 # %% ../nbs/04_scoring.ipynb #28b7d2e3
 def scoring_metrics(result: dict) -> dict:
@@ -158,9 +186,15 @@ def scoring_metrics(result: dict) -> dict:
     return {k: result[k] for k in ("pairs_in", "scored", "kept", "train_dc", "passed_through", "mean_total_scored", "mean_total_kept", "cut_total", "seconds")}
 
 def plan_kept_pairs(cfg, counts: dict) -> dict:
-    "Stage 04's share of the preflight: no tokens, but the pairs it will keep for training (the creativity pairs, seed and team, cut to `score_top_fraction`; QA passes)."
+    """Stage 04's share of the preflight: the pairs it will keep for training (the creativity pairs, seed and team, cut to `score_top_fraction`;
+    QA passes), and when the rater ranks, its prompts: one per creativity pair, the rating prompt's frame with the pair's instruction and answer
+    (a training pair's mean tokens), one forward pass each (counted as one generated token)."""
     creative = counts["train_creativity_bound"] + counts["team"]["prompts"]
-    return {"kept_pairs": counts["pair_yield"] * (creative * cfg.score_top_fraction + counts["train_bound"] - counts["train_creativity_bound"])}
+    kept = {"kept_pairs": counts["pair_yield"] * (creative * cfg.score_top_fraction + counts["train_bound"] - counts["train_creativity_bound"])}
+    if cfg.score_rank_by == "heuristic" or "fit" not in counts: return kept
+    rated = counts["pair_yield"] * creative
+    return {**kept, "prompts": rated, "prompt_tokens": rated * (counts["lengths"]["rater_frame"]["mean"] + counts["fit"]["mean_tokens"]),
+            "generated_tokens": rated, "trained_tokens": 0}
 
 CONTRACT = StageContract(config=ScoringConfig, outputs=(SCORED_PAIRS, TRAIN_DC, "reference_corpus.jsonl", "scorer_config.json", "stats.json", "score_distributions.png"),
-                         run=score_pairs, metrics=scoring_metrics, plan=plan_kept_pairs)
+                         run=score_pairs, metrics=scoring_metrics, plan=plan_kept_pairs, uses=RATER_RUN_KEYS)

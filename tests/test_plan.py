@@ -98,3 +98,18 @@ def test_library_warnings_are_kept_once_per_place_not_printed(capsys):
             for _ in range(3): warnings.warn("a deprecated argument", FutureWarning)
         assert len(lines) == expected and all("FutureWarning: a deprecated argument" in l for l in lines)
     assert capsys.readouterr().err == ""
+
+
+def test_the_rater_is_counted_where_it_rates():
+    "Stage 04's rater (ranking by the combination) gets a row of its own, one prompt per creativity pair; stage 07's adds one per held-out creativity answer."
+    from creativity_llm.pipeline import resolve_config
+    from creativity_llm.plan import make_plan
+    on = make_plan(resolve_config("smoke", overrides=["score_rank_by=combined", "eval_rater=true"]))
+    off = make_plan(resolve_config("smoke"))
+    assert "04" in on["stages"] and "04" not in off["stages"]
+    creative = on["pair_yield"] * (on["train_creativity_bound"] + on["team"]["prompts"])
+    frame = on["prompt_lengths"]["rater_frame"]["mean"]
+    assert on["stages"]["04"]["prompts"] == creative > 0 and on["stages"]["04"]["prompt_tokens"] == creative * (frame + on["fit"]["mean_tokens"])
+    extra = on["stages"]["07"]["prompts"] - off["stages"]["07"]["prompts"]
+    assert extra > 0 and extra % on["heldout_creativity_bound"] == 0  # each answering model's held-out creativity answers, once
+    assert frame > 50  # the rating prompt's frame, rendered by the chat template

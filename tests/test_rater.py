@@ -167,3 +167,35 @@ def test_serve_returns_logprobs_the_endpoint_rater_reads_as_the_local_one_does()
         srv.shutdown(); srv.server_close()
     assert [r.source for r in remote] == ["probabilities"] * 3 and min(r.mass for r in local) > 0.5, (local, remote)
     assert all(abs(a.rating - b.rating) < 1e-4 and abs(a.mass - b.mass) < 1e-4 for a, b in zip(local, remote)), (local, remote)
+
+
+def test_stage_07_rates_the_held_out_answers_beside_the_heuristic(tmp_path):
+    "eval_rater: stage 07 rates each held-out creativity answer (each language with its prompt), and its report and summary show the rater beside the heuristic."
+    import pyarrow as pa, pyarrow.parquet as pq
+    from creativity_llm.core import stage_dir
+    from creativity_llm.evaluation import run_eval
+    from creativity_llm.pipeline import RunConfig
+    s01 = stage_dir(tmp_path, "01"); s01.mkdir(parents=True)
+    base = {"subdomain": "", "lehnert_category": "", "source_id": "s", "dc_format": "", "answer": "", "rationale": "", "answer_first": ""}
+    seed = [{**base, "id": f"s{i}", "task": "creativity", "category": "divergent", "lang": lang, "instruction": "Improve the kettle.", "response": r}
+            for i, (lang, r) in enumerate([("en", "1. A solar kettle that stores heat in salt."), ("ja", "1. 塩に熱を蓄える太陽熱ケトル。")])]
+    pq.write_table(pa.Table.from_pylist(seed), s01 / "seed_pairs.parquet")
+    held = [{**base, "id": f"h{i}", "task": "creativity", "category": c, "lang": lang, "instruction": q, "response": "1. A lid that folds into a cup."}
+            for i, (c, lang, q) in enumerate([("divergent", "en", "Propose uses for a kettle."), ("reasoning", "ja", "やかんの新しい使い方を提案してください。"),
+                                              ("divergent", "en", "Improve a bicycle brake.")])]
+    held.append({**base, "id": "q0", "task": "qa", "category": "", "lang": "en", "instruction": "Why did the pump fail?", "response": "The seal wore out."})
+    pq.write_table(pa.Table.from_pylist(held), s01 / "eval_heldout.parquet")
+    cfg = RunConfig(model="micro:llama", device="cpu", eval_rater=True, eval_mc_items=4, eval_kl_passages=0, eval_max_new_tokens=8,
+                    judge_max_new_tokens=4, judge_injection_cases=0, gen_batch_size=4)
+    res = run_eval(cfg, tmp_path, log=lambda *a: None)
+    assert res["rater"] == "the base model micro:llama (adapters off)" and "rater" in res["times"]
+    s = res["rater_summary"]
+    assert (s["n"], s["failed"], s["prompt_versions"]) == (3, 0, ["jcq-ja-1", "ocsai-en-1"])
+    assert {r["category"] for r in res["rater_by_category"]} == {"divergent", "reasoning", "all"}
+    out = stage_dir(tmp_path, "07")
+    answers = pq.read_table(out / "answers.parquet").to_pylist()
+    assert all(1 <= a["rater"] <= 5 and a["rater_source"] == "probabilities" for a in answers if a["task"] == "creativity")
+    assert [a["rater"] for a in answers if a["task"] == "qa"] == [None]  # a QA answer is not rated for originality
+    report = (out / "report.md").read_text()
+    assert "LLM rater: originality 1–5" in report and "Spearman ρ between the rater and the PatentQualityScorer total" in report
+    assert report.index("## Creativity per category") < report.index("LLM rater:") < report.index("## LLM-as-a-Judge")

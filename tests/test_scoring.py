@@ -250,6 +250,38 @@ def test_stage_scores_the_answers_to_one_prompt_together_against_a_file_referenc
     assert "and the 1 other answer to this prompt" in why["a"] and "other answer" not in why["c"], why
 
 
+def test_stage_ranks_by_the_rater_or_the_combination_and_records_it(tmp_path):
+    "score_rank_by='rater': the micro model rates every creativity pair (cached: a re-run rates nothing), its ratings rank them above the threshold, and the files say so."
+    rows = [{"id": f"c{i}", "task": "creativity", "category": "divergent", "response": p[k], "lang": ("en", "ja")[i % 2]} for i, (p, k) in
+            enumerate((p, k) for p in PAIRS[:6] for k in ("better", "worse"))]
+    rows.append({"id": "q0", "task": "qa", "category": "", "lehnert_category": "Causal antecedent", "response": "Because the pump failed."})
+    _seed_pairs(tmp_path, rows)
+    cfg = RunConfig(model="micro:llama", device="cpu", score_rank_by="rater", score_top_fraction=0.5, score_threshold=0.2, rater_batch_size=4)
+    logs = []
+    stats = score_pairs(cfg, tmp_path, log=logs.append)
+    import pyarrow.parquet as pq
+    out = stage_dir(tmp_path, "04")
+    scored = pq.read_table(out / "scored_pairs.parquet").to_pylist()
+    creative = [r for r in scored if r["task"] == "creativity"]
+    assert all(r["rater_source"] == "probabilities" and 1 <= r["rater"] <= 5 and r["rater_mass"] > 0 for r in creative)
+    assert scored[-1]["rater"] is None and scored[-1]["rank_value"] is None and scored[-1]["selected"]  # QA: not rated, not ranked, passes through
+    by_rating = sorted(creative, key=lambda r: r["rater"])
+    assert [r["rank_value"] for r in by_rating] == sorted(r["rank_value"] for r in creative)  # the rater's order alone
+    assert [r["selected"] for r in creative] == select_top([r["score_total"] for r in creative], 0.2, 0.5, [r["rank_value"] for r in creative])
+    config = json.loads((out / "scorer_config.json").read_text())
+    assert config["rank_by"] == "rater" and config["rater"] == "local micro:llama" and config["rater_weight"] == 0.5
+    assert stats["rank_by"] == "rater" and stats["rated"]["n"] == 12 and stats["rated"]["failed"] == 0
+    assert stats["rated"]["prompt_versions"] == ["jcq-ja-1", "ocsai-en-1"] and len(stats["rated"]["rho_with_heuristic"]) == 3
+    assert any("rated 12 creativity pairs with local micro:llama" in l for l in logs)
+    combined = score_pairs(RunConfig(**{**cfg.to_dict(), "score_rank_by": "combined", "score_rater_weight": 0.0}), tmp_path, log=logs.append)
+    assert any("12 answers reused from rater.jsonl, 0 generated" in l for l in logs[-3:]), logs[-3:]  # the ratings came from the stage's cache
+    again = pq.read_table(out / "scored_pairs.parquet").to_pylist()
+    assert [r["rater"] for r in again] == [r["rater"] for r in scored]
+    heuristic_only = [r["selected"] for r in again if r["task"] == "creativity"]
+    assert heuristic_only == select_top([r["score_total"] for r in creative], 0.2, 0.5)  # weight 0: the heuristic's choice
+    assert combined["rated"]["n"] == 12
+
+
 def test_stage_with_no_pairs_and_missing_input(tmp_path):
     _seed_pairs(tmp_path / "empty", [])
     stats = score_pairs(RunConfig(model="micro:llama"), tmp_path / "empty", log=lambda *a: None)
