@@ -29,6 +29,43 @@ def lm_eval_task(items, lang: str, folder: Path, name: str) -> dict:
             "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in ("acc", "acc_norm", "acc_bytes")]}
 
 
+def leaderboard_task(spec: str, folder: Path) -> dict:
+    """lm-eval's own `ja_leaderboard_*` task definition (its YAML, as lm-eval reads it) with the data read from the shared files instead
+    of `Rakuten/JGLUE` (a loading script datasets >= 4 cannot run); JNLI, which has no train split there, takes its shots from
+    validation as lm-eval does when the few-shot split is the evaluated one (the document itself excluded)."""
+    import lm_eval
+    from lm_eval.tasks._yaml_loader import load_yaml
+    from creativity_llm.multiple_choice import JNLI_LABELS, LEADERBOARD_SETS, SHOT_FILES, mc_path, shared_data_dir
+    name, shots, fmt = LEADERBOARD_SETS[spec]
+    cfg = load_yaml(Path(lm_eval.__file__).parent / "tasks" / "japanese_leaderboard" / f"{fmt}.yaml")
+    evaluated, cache = str(mc_path(name, "ja")), str(Path(folder) / "hf_datasets")
+    if shots:
+        return {**cfg, "dataset_path": "json", "dataset_name": None,
+                "dataset_kwargs": {"data_files": {"train": str(shared_data_dir() / SHOT_FILES[shots]), "validation": evaluated}, "cache_dir": cache}}
+    labels = lambda ds: ds.map(lambda d: {"label": JNLI_LABELS.index(d["label"])})  # the shared file's strings, in JGLUE's order
+    return {**cfg, "dataset_path": "json", "dataset_name": None, "dataset_kwargs": {"data_files": {"validation": evaluated}, "cache_dir": cache},
+            "training_split": None, "validation_split": None, "test_split": "validation", "fewshot_split": "validation", "process_docs": labels}
+
+
+def lm_eval_leaderboard_requests(spec: str, start: int, n: int, folder: Path) -> list:
+    """lm-eval's requests (`Instance`s) for documents `start`..`start + n - 1` of a leaderboard set, their shots as lm-eval draws them
+    when it evaluates the whole file in order: its sampler, seeded as `simple_evaluate` seeds it (1234), makes the one draw per earlier
+    document that `build_all_requests` makes (without rendering them), then lm-eval builds these documents' contexts and requests."""
+    from lm_eval.tasks import TaskManager, get_task_dict
+    from creativity_llm.multiple_choice import LM_EVAL_FEWSHOT_SEED
+    cfg = leaderboard_task(spec, folder)
+    task = get_task_dict([cfg], TaskManager(include_defaults=False))[cfg["task"]]
+    task.set_fewshot_seed(LM_EVAL_FEWSHOT_SEED)
+    docs = list(task.eval_docs)
+    own = task.fewshot_cfg.split == task.config.test_split
+    for doc in docs[:start]: task.sampler.sample(n=task.config.num_fewshot, eval_doc=doc if own else None)
+    out = []
+    for doc_id in range(start, start + n):
+        ctx = task.fewshot_context(docs[doc_id], num_fewshot=task.config.num_fewshot, gen_prefix=task.doc_to_prefix(docs[doc_id]))
+        out += task.construct_requests(doc=docs[doc_id], ctx=ctx, metadata=(cfg["task"], doc_id, 1))
+    return out
+
+
 def compare_with_lm_eval(model, tok, items, lang: str, folder, batch_size: int = 16) -> dict:
     "Score `items` with `evaluate_mc` and with lm-eval; per-choice log-likelihoods and per-item correctness of both."
     import lm_eval

@@ -18,7 +18,7 @@ from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judg
 from .lora import epoch_name, mode_key, tuned_adapters
 from .lora import offered_models as lora_offered_models  # the lesson cells' example
 from .models import ModelSet, load_model
-from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, evaluate_mc, general_passages, kl_from_base, load_mc, mc_path,
+from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, describe_set, evaluate_mc, load_set, general_passages, kl_from_base, load_mc, mc_path,
                                             paired_comparison, retention_items, shared_data_dir)
 from .rater import RATER_KEYS, make_rater, rate_items, rating_summary
 from .scorer import DIMENSIONS, SCORER_KEYS, PatentQualityScorer, scorer_config
@@ -43,7 +43,7 @@ def check_retention_sets(en: str, ja: str) -> dict[str, int]:
     counts = {}
     for lang, spec in (("en", en), ("ja", ja)):
         if not spec: continue
-        try: counts[lang] = len(load_mc(mc_path(spec, lang)))
+        try: counts[lang] = len(load_set(spec, lang))
         except (MCFormatError, OSError, ValueError) as e: raise ConfigError.of_key(f"eval_mc_{lang}", e) from None
     return counts
 
@@ -340,6 +340,7 @@ def write_report(run_dir, res: dict) -> Path:
              _ci(r["acc_bytes"], r["acc_bytes_lo"], r["acc_bytes_hi"]),
              f"{r['chance']:.2f}"] for r in res["retention"]]
     L += [_table(["lang", "model", "items", "acc", "Δ acc vs base", "acc_norm", "Δ acc_norm vs base", "acc_bytes", "chance"], rows) if rows else "(no retention set)", ""]
+    if res.get("retention_sets"): L += ["Sets: " + "; ".join(f"{lang}: {desc}" for lang, desc in res["retention_sets"].items()) + ".", ""]
     if res["kl"]:
         L += ["Forgetting as the mean per-token KL(base ‖ model) on held-out general text (nats, 95% interval over passages):", "",
               _table(["lang", "model", "passages", "KL"], [[lang, name, v["passages"], _ci(v["kl"], *v["kl_ci"], "{:.4f}")] for lang, per in res["kl"].items() for name, v in per.items() if name != "base"]), ""]
@@ -438,7 +439,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
 
     res = {"model": cfg.model, "eval_dtype": str(base.dtype).replace("torch.", ""), "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
            "adapter_hashes": {n: tree_sha256(p) for n, p in {**finals, **grafted}.items()}, "skillpacks": list(grafted),
-           "retention": retention_rows(ret), "kl": kl,
+           "retention": retention_rows(ret), "kl": kl, "retention_sets": {lang: describe_set(spec) for lang, spec in (("en", cfg.eval_mc_en), ("ja", cfg.eval_mc_ja)) if spec},
            "creativity_by_category": per_category([c for c in creative if c["model"] in names], "creativity", cfg.seed),
            "rater": rater_desc, "rater_by_category": per_category([c for c in creative if c["model"] in names], "rater", cfg.seed) if ratings else [],
            "rater_summary": rating_summary(ratings, [c["creativity"] for c in creative], seed=cfg.seed) if ratings else {},
@@ -467,7 +468,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
 class EvalConfig(StageConfig):
     "The knobs stage 07 owns. Defaults are the `tiny` preset."
     eval_mc_en: str = knob("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", "samples")
-    eval_mc_ja: str = knob("Japanese retention set: 'samples', 'jcommonsenseqa', 'jmmlu' (shared data), a JSONL path, or '' (SmolLM2 knows no Japanese)", "")
+    eval_mc_ja: str = knob("Japanese retention set: 'samples', 'jcommonsenseqa-leaderboard' or 'jnli-leaderboard' (the Japanese leaderboard's 3-shot formats), 'jcommonsenseqa', 'jnli', 'jmmlu' (zero-shot), a JSONL path, or '' (SmolLM2 knows no Japanese)", "")
     eval_mc_items: int = knob("multiple-choice items per language, a seeded sample of the set", 200)
     eval_batch_size: int = knob("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", 64)
     eval_dtype: str = knob("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")

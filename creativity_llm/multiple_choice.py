@@ -4,11 +4,11 @@
 
 # %% ../nbs/07a_multiple_choice.ipynb #ffbc8b1d
 from __future__ import annotations
-import copy, json, os
-from dataclasses import dataclass
+import copy, json, os, random
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from .core import progress_bar  # tqdm bars on standard output: the runner shows them; libraries' output goes to the stage's log
@@ -18,9 +18,12 @@ from .sources import samples_dir
 if TYPE_CHECKING: import torch  # annotations only: torch is imported where it is used
 
 # %% auto #0
-__all__ = ['PROMPTS', 'MC_SETS', 'KL_MAX_BATCH', 'MCItem', 'MCFormatError', 'load_mc', 'requests_for', 'leading_special_ids',
-           'loglikelihoods', 'bootstrap_ci', 'evaluate_mc', 'paired_comparison', 'shared_data_dir', 'mc_path',
-           'retention_items', 'general_passages', 'token_batch', 'token_log_probs', 'token_kl', 'kl_from_base']
+__all__ = ['PROMPTS', 'LM_EVAL_FEWSHOT_SEED', 'LEADERBOARD_DESCRIPTION', 'JNLI_LABELS', 'MC_FORMATS', 'MC_SETS',
+           'LEADERBOARD_SETS', 'SHOT_FILES', 'SET_NOTES', 'KL_MAX_BATCH', 'MCItem', 'MCFormatError', 'load_mc',
+           'requests_for', 'leading_special_ids', 'loglikelihoods', 'MCFormat', 'leaderboard_shots', 'with_format',
+           'load_jnli', 'bootstrap_ci', 'evaluate_mc', 'paired_comparison', 'describe_set', 'shared_data_dir',
+           'mc_path', 'load_set', 'retention_items', 'general_passages', 'token_batch', 'token_log_probs', 'token_kl',
+           'kl_from_base']
 
 # %% ../nbs/07a_multiple_choice.ipynb #d76217cc
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class MCItem:
     choices: tuple[str, ...]
     label: int
     subject: str = ""
+    fmt: str = ""  # a published format of `MC_FORMATS` it is written in; "" for the zero-shot `PROMPTS`
+    context: str = ""  # in a few-shot format: the text before the item (the task's description and its shots)
 
 class MCFormatError(ValueError): pass
 
@@ -64,9 +69,17 @@ def load_mc(path, limit: int | None = None) -> list[MCItem]:
 PROMPTS = {"en": ("Question: {question}\nAnswer:", " "), "ja": ("質問: {question}\n回答:", " ")}
 
 def requests_for(items: list[MCItem], lang: str = "en") -> list[tuple[str, str]]:
-    "(context, continuation) for every choice of every item, item by item."
-    template, sep = PROMPTS[lang]
-    return [(template.format(question=it.question), sep + c) for it in items for c in it.choices]
+    "(context, continuation) for every choice of every item, item by item: the zero-shot `PROMPTS[lang]`, or the item's published format."
+    out = []
+    for it in items:
+        if it.fmt:
+            f = MC_FORMATS[it.fmt]
+            context, sep = it.context + f.render(it), f.target_delimiter
+        else:
+            template, sep = PROMPTS[lang]
+            context = template.format(question=it.question)
+        out += [(context, sep + c) for c in it.choices]
+    return out
 
 def leading_special_ids(tok) -> list[int]:
     "The token ids the tokenizer puts before a text by itself (Gemma's BOS, which it needs; none for SmolLM2)."
@@ -138,6 +151,68 @@ def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int 
         for r, (_, i, _) in enumerate(rows): out[i] = lp[r]
     return out
 
+# %% ../nbs/07a_multiple_choice.ipynb #64037188
+@dataclass(frozen=True)
+class MCFormat:
+    "A published multiple-choice format: how an item is written, the description and shots before it, and the definition it reproduces."
+    name: str
+    render: Callable[[MCItem], str]  # the item's text, up to where a choice follows
+    target_delimiter: str = " "
+    description: str = ""
+    shots: int = 0
+    fewshot_delimiter: str = "\n\n"
+    source: str = ""
+
+    def shot_text(self, shot: MCItem) -> str:
+        "A solved example: the item, the delimiter, its right answer, the few-shot delimiter."
+        return self.render(shot) + self.target_delimiter + shot.choices[shot.label] + self.fewshot_delimiter
+
+LM_EVAL_FEWSHOT_SEED = 1234  # lm-eval's default `fewshot_random_seed`: one Random stream per task
+LEADERBOARD_DESCRIPTION = "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。\n\n"
+JNLI_LABELS = ("entailment", "contradiction", "neutral")  # JGLUE's order, which the template's 含意 / 矛盾 / 中立 follows
+
+def _jcqa_text(it: MCItem) -> str:
+    return "### 指示：\n出力は以下から選択してください：\n" + "".join(f"- {c}\n" for c in it.choices) + f"\n### 入力：\n{it.question}\n\n### 応答："
+
+def _jnli_text(it: MCItem) -> str:
+    return "### 指示：\n与えられた前提と仮説の関係を回答してください。\n\n出力は以下から選択してください：\n含意\n矛盾\n中立\n\n### 入力：\n" + it.question + "\n\n### 応答："
+
+MC_FORMATS = {f.name: f for f in (
+    MCFormat("ja_leaderboard_jcommonsenseqa", _jcqa_text, "\n", LEADERBOARD_DESCRIPTION, 3, source="lm-evaluation-harness 0.4.13, ja_leaderboard_jcommonsenseqa (3-shot from train)"),
+    MCFormat("ja_leaderboard_jnli", _jnli_text, "\n", LEADERBOARD_DESCRIPTION, 3, source="lm-evaluation-harness 0.4.13, ja_leaderboard_jnli (3-shot from validation, the item excluded)"),
+)}  # a new published format is registered here
+
+def leaderboard_shots(n_items: int, pool_size: int, k: int, exclude_self: bool = False, seed: int = LM_EVAL_FEWSHOT_SEED) -> list[list[int]]:
+    """The pool indices of each item's `k` shots as lm-eval draws them over a whole file in order: `sample(pool, k)` per item, or with
+    `exclude_self` (the pool is the evaluated file) `sample(pool, k + 1)`, the item itself removed, the first `k` kept."""
+    rnd, pool, out = random.Random(seed), range(pool_size), []
+    for i in range(n_items):
+        if not exclude_self: out.append(rnd.sample(pool, k)); continue
+        got = [j for j in rnd.sample(pool, k + 1) if j != i][:k]
+        if len(got) < k: got = rnd.sample([j for j in pool if j != i], k)  # lm-eval's fallback when copies of the item were drawn
+        out.append(got)
+    return out
+
+def with_format(items: list[MCItem], fmt: str, pool: list[MCItem] | None = None) -> list[MCItem]:
+    "`items` (a whole file, in order) written in format `fmt`, each with its shots from `pool` (None: from `items`, the item excluded)."
+    f = MC_FORMATS[fmt]
+    src = items if pool is None else pool
+    shots = leaderboard_shots(len(items), len(src), f.shots, exclude_self=pool is None)
+    return [replace(it, fmt=fmt, context=f.description + "".join(f.shot_text(src[j]) for j in s)) for it, s in zip(items, shots)]
+
+def load_jnli(path) -> list[MCItem]:
+    "JNLI rows ({sentence_pair_id, sentence1, sentence2, label: entailment | contradiction | neutral}) as items in the leaderboard's choice order."
+    path, items = Path(path), []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e: raise MCFormatError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+        for k in ("sentence1", "sentence2"):
+            if not isinstance(row.get(k), str) or not row[k].strip(): raise MCFormatError(f"{path}:{n}: field '{k}' missing or empty")
+        if row.get("label") not in JNLI_LABELS: raise MCFormatError(f"{path}:{n}: field 'label' must be one of {', '.join(JNLI_LABELS)}, got {row.get('label')!r}")
+        items.append(MCItem(str(row.get("sentence_pair_id", n)), f"前提：{row['sentence1']}\n仮説：{row['sentence2']}", ("含意", "矛盾", "中立"), JNLI_LABELS.index(row["label"])))
+    return items
+
 # %% ../nbs/07a_multiple_choice.ipynb #c060262a
 def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     "(mean, low, high): percentile bootstrap over items."
@@ -176,7 +251,25 @@ MC_SETS = {  # name: (file under the shared data folder, language)
     "openbookqa": ("english_mc/openbookqa_test.jsonl", "en"),
     "jcommonsenseqa": ("jglue/jcommonsenseqa-v1.3_valid-v1.3.json", "ja"),
     "jmmlu": ("jmmlu/jmmlu_ccbysa.jsonl", "ja"),
+    "jnli": ("jglue/jnli-v1.3_valid-v1.3.json", "ja"),
 }
+LEADERBOARD_SETS = {  # name: (set of MC_SETS evaluated, set its shots come from (None: the evaluated file, the item excluded), format)
+    "jcommonsenseqa-leaderboard": ("jcommonsenseqa", "jcommonsenseqa-train", "ja_leaderboard_jcommonsenseqa"),
+    "jnli-leaderboard": ("jnli", None, "ja_leaderboard_jnli"),
+}
+SHOT_FILES = {"jcommonsenseqa-train": "jglue/jcommonsenseqa-v1.3_train-v1.3.json"}
+SET_NOTES = {  # what a reader needs to put a figure beside a published one: the set's version and split
+    "arc-easy": "ARC-Easy test", "openbookqa": "OpenBookQA test", "jcommonsenseqa": "JCommonsenseQA, JGLUE v1.3 validation (1,119 items)",
+    "jnli": "JNLI, JGLUE v1.3 validation (2,434 pairs; the majority class, neutral, is 0.555)",
+    "jmmlu": "JMMLU, the 53 CC BY-SA subjects of its 56 (7,097 items)", "samples": "the project's shipped sample (CC0, written for this check)",
+}
+
+def describe_set(spec: str) -> str:
+    "How a retention figure was made: the set, its version, and the format its items are written in."
+    if spec in LEADERBOARD_SETS:
+        name, _, fmt = LEADERBOARD_SETS[spec]
+        return f"{SET_NOTES[name]}, written as {MC_FORMATS[fmt].source}"
+    return f"{SET_NOTES.get(spec, spec)}, zero-shot in the project's own format (`Question: …` / `質問: …`), which no leaderboard uses"
 
 def shared_data_dir() -> Path:
     "The shared data folder: `$CREATIVITY_LLM_SHARED_DATA`, else `../shared/data` beside the repository."
@@ -185,6 +278,7 @@ def shared_data_dir() -> Path:
 def mc_path(spec: str, lang: str) -> Path:
     "The file a retention-set spec names; a public set that is not on this machine is an error saying where it was looked for."
     if spec == "samples": return samples_dir() / f"mc_{lang}.jsonl"
+    if spec in LEADERBOARD_SETS: return mc_path(LEADERBOARD_SETS[spec][0], lang)
     if spec in MC_SETS:
         rel, set_lang = MC_SETS[spec]
         if set_lang != lang: raise ValueError(f"eval_mc_{lang}={spec!r} is a {set_lang} set")
@@ -192,12 +286,26 @@ def mc_path(spec: str, lang: str) -> Path:
         if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: {path} not found (set CREATIVITY_LLM_SHARED_DATA, or use 'samples')")
         return path
     path = Path(spec).expanduser()
-    if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: no such file, and not one of: samples, {', '.join(MC_SETS)}")
+    if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: no such file, and not one of: samples, {', '.join([*MC_SETS, *LEADERBOARD_SETS])}")
     return path
 
+def load_set(spec: str, lang: str) -> list[MCItem]:
+    "Every item of a retention set, in file order; a leaderboard set's written in its format with its shots."
+    if spec in LEADERBOARD_SETS:
+        name, shots, fmt = LEADERBOARD_SETS[spec]
+        items = load_set(name, lang)
+        pool = None
+        if shots:
+            path = shared_data_dir() / SHOT_FILES[shots]
+            if not path.is_file(): raise FileNotFoundError(f"eval_mc_{lang}={spec!r}: its shots' file {path} not found (set CREATIVITY_LLM_SHARED_DATA)")
+            pool = load_mc(path)
+        return with_format(items, fmt, pool)  # shots drawn over the whole file, in order, before any subsample
+    path = mc_path(spec, lang)
+    return load_jnli(path) if spec == "jnli" else load_mc(path)
+
 def retention_items(spec: str, lang: str, n: int, seed: int = 0) -> list[MCItem]:
-    "A seeded sample of `n` items (all of them if the set is smaller), in file order."
-    items = load_mc(mc_path(spec, lang))
+    "A seeded sample of `n` items (all of them if the set is smaller), in file order; a leaderboard set's items carry their format and shots."
+    items = load_set(spec, lang)
     if len(items) <= n: return items
     keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
     return [items[i] for i in keep]

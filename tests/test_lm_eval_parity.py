@@ -1,6 +1,7 @@
 """The multiple-choice scorer equals lm-evaluation-harness (a dev dependency), run on shipped items with SmolLM2: per-choice
 log-likelihoods within 1e-4, and acc, acc_norm (per character) and acc_bytes (per UTF-8 byte) identical item by item."""
 import importlib.util, os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # lm-eval and datasets: never the network
 import numpy as np
@@ -43,3 +44,49 @@ def test_scorer_equals_lm_eval(smollm2, tmp_path, lang):
     for metric, (ours, theirs) in r["correct"].items():
         assert ours == theirs, f"{metric}: items {[i for i, (x, y) in enumerate(zip(ours, theirs)) if x != y]} differ"
         assert r["ours"][metric] == pytest.approx(r["lm_eval"][metric], abs=1e-12)
+
+
+def _stand_in(tok):
+    "A two-layer random Llama over `tok`'s vocabulary: lm-eval's contexts are long (3 shots), the tokenizer is what the identity is about."
+    import torch
+    from transformers import LlamaForCausalLM
+    from creativity_llm.models import micro_config
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return LlamaForCausalLM(micro_config(len(tok), max_position_embeddings=4096, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)).eval()
+
+
+@pytest.fixture(scope="module")
+def stand_in():
+    from creativity_llm.models import tokenizer_and_config
+    tok, _ = tokenizer_and_config("smollm2")
+    return _stand_in(tok), tok
+
+
+@pytest.mark.parametrize("spec", ["jcommonsenseqa-leaderboard", "jnli-leaderboard"])
+def test_leaderboard_format_equals_lm_eval(spec, tmp_path, request):
+    """The Japanese leaderboard formats against lm-eval's own task definitions, on items from the middle of the shared files: the same
+    context (description, the same 3 shots, template) and continuation for every choice of 24 items, and for 3 of them the same per-choice
+    log-likelihoods (within 1e-4) and predictions, from lm-eval's HFLM and the project's scorer, SmolLM2's tokenizer over a random model
+    (HFLM projects every position of a 3-shot context on the vocabulary: 3 items are 10 s of its time on 2 cores)."""
+    from creativity_llm.multiple_choice import LEADERBOARD_SETS, evaluate_mc, mc_path, requests_for, retention_items
+    try: mc_path(LEADERBOARD_SETS[spec][0], "ja")
+    except FileNotFoundError:
+        if os.environ.get("CI"): pytest.fail("the shared data must sit beside the repository under CI")
+        pytest.skip("needs ../shared/data")
+    from lm_eval.models.huggingface import HFLM
+    items = retention_items(spec, "ja", 100_000)
+    start = len(items) // 2
+    theirs = parity.lm_eval_leaderboard_requests(spec, start, 24, tmp_path)
+    ours = requests_for(items[start:start + 24], "ja")
+    assert [tuple(i.arguments) for i in theirs] == ours
+    model, tok = request.getfixturevalue("stand_in")  # only once the data are known to be here
+    picked = items[start:start + 3]
+    scored = [i for i in theirs if i.doc_id < start + 3]
+    ll = np.array([r[0] for r in HFLM(pretrained=model, tokenizer=tok, batch_size=8).loglikelihood(scored, disable_tqdm=True)])
+    res = evaluate_mc(model, tok, picked, "ja", batch_size=8, progress=False)
+    mine = np.concatenate([r["loglik"] for r in res["items"]])
+    assert np.abs(mine - ll).max() < 1e-4, np.abs(mine - ll).max()
+    k = 0
+    for r, it in zip(res["items"], picked):
+        assert r["pred"] == int(np.argmax(ll[k:k + len(it.choices)])); k += len(it.choices)
