@@ -468,7 +468,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
 class EvalConfig(StageConfig):
     "The knobs stage 07 owns. Defaults are the `tiny` preset."
     eval_mc_en: str = knob("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", "samples")
-    eval_mc_ja: str = knob("Japanese retention set: 'samples', 'jcommonsenseqa-leaderboard' or 'jnli-leaderboard' (the Japanese leaderboard's 3-shot formats), 'jcommonsenseqa', 'jnli', 'jmmlu' (zero-shot), a JSONL path, or '' (SmolLM2 knows no Japanese)", "")
+    eval_mc_ja: str = knob("Japanese retention set: 'samples', 'jcommonsenseqa-leaderboard' or 'jnli-leaderboard' (the Japanese leaderboard's 3-shot formats), 'jmmlu-global-mmlu' (lm-eval's Global-MMLU letter format), 'jcommonsenseqa', 'jnli', 'jmmlu' (our zero-shot format), a JSONL path, or '' (SmolLM2 knows no Japanese)", "")
     eval_mc_items: int = knob("multiple-choice items per language, a seeded sample of the set", 200)
     eval_batch_size: int = knob("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", 64)
     eval_dtype: str = knob("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")

@@ -20,10 +20,10 @@ if TYPE_CHECKING: import torch  # annotations only: torch is imported where it i
 # %% auto #0
 __all__ = ['PROMPTS', 'LM_EVAL_FEWSHOT_SEED', 'LEADERBOARD_DESCRIPTION', 'JNLI_LABELS', 'MC_FORMATS', 'MC_SETS',
            'LEADERBOARD_SETS', 'SHOT_FILES', 'SET_NOTES', 'KL_MAX_BATCH', 'MCItem', 'MCFormatError', 'load_mc',
-           'requests_for', 'leading_special_ids', 'loglikelihoods', 'MCFormat', 'leaderboard_shots', 'with_format',
-           'load_jnli', 'bootstrap_ci', 'evaluate_mc', 'paired_comparison', 'describe_set', 'shared_data_dir',
-           'mc_path', 'load_set', 'retention_items', 'general_passages', 'token_batch', 'token_log_probs', 'token_kl',
-           'kl_from_base']
+           'requests_for', 'scored_choices', 'leading_special_ids', 'loglikelihoods', 'MCFormat', 'leaderboard_shots',
+           'with_format', 'load_jnli', 'bootstrap_ci', 'evaluate_mc', 'paired_comparison', 'describe_set',
+           'shared_data_dir', 'mc_path', 'load_set', 'retention_items', 'general_passages', 'token_batch',
+           'token_log_probs', 'token_kl', 'kl_from_base']
 
 # %% ../nbs/07a_multiple_choice.ipynb #d76217cc
 @dataclass(frozen=True)
@@ -78,8 +78,12 @@ def requests_for(items: list[MCItem], lang: str = "en") -> list[tuple[str, str]]
         else:
             template, sep = PROMPTS[lang]
             context = template.format(question=it.question)
-        out += [(context, sep + c) for c in it.choices]
+        out += [(context, sep + c) for c in scored_choices(it)]
     return out
+
+def scored_choices(it: MCItem) -> tuple[str, ...]:
+    "The texts scored for an item's choices (and that acc_norm divides by): the choices, or what its format scores instead."
+    return MC_FORMATS[it.fmt].continuations(it) if it.fmt else it.choices
 
 def leading_special_ids(tok) -> list[int]:
     "The token ids the tokenizer puts before a text by itself (Gemma's BOS, which it needs; none for SmolLM2)."
@@ -162,10 +166,15 @@ class MCFormat:
     shots: int = 0
     fewshot_delimiter: str = "\n\n"
     source: str = ""
+    choice_texts: tuple[str, ...] = ()  # what is scored after the delimiter when it is not the choice itself (MMLU's letters)
+
+    def continuations(self, it: MCItem) -> tuple[str, ...]:
+        "What is scored for each choice of `it`: the choice, or its letter."
+        return self.choice_texts[:len(it.choices)] if self.choice_texts else it.choices
 
     def shot_text(self, shot: MCItem) -> str:
         "A solved example: the item, the delimiter, its right answer, the few-shot delimiter."
-        return self.render(shot) + self.target_delimiter + shot.choices[shot.label] + self.fewshot_delimiter
+        return self.render(shot) + self.target_delimiter + self.continuations(shot)[shot.label] + self.fewshot_delimiter
 
 LM_EVAL_FEWSHOT_SEED = 1234  # lm-eval's default `fewshot_random_seed`: one Random stream per task
 LEADERBOARD_DESCRIPTION = "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。\n\n"
@@ -174,12 +183,17 @@ JNLI_LABELS = ("entailment", "contradiction", "neutral")  # JGLUE's order, which
 def _jcqa_text(it: MCItem) -> str:
     return "### 指示：\n出力は以下から選択してください：\n" + "".join(f"- {c}\n" for c in it.choices) + f"\n### 入力：\n{it.question}\n\n### 応答："
 
+def _mmlu_letters_text(it: MCItem) -> str:
+    return it.question.strip() + "".join(f"\n{l}. {c}" for l, c in zip("ABCD", it.choices)) + "\nAnswer:"
+
 def _jnli_text(it: MCItem) -> str:
     return "### 指示：\n与えられた前提と仮説の関係を回答してください。\n\n出力は以下から選択してください：\n含意\n矛盾\n中立\n\n### 入力：\n" + it.question + "\n\n### 応答："
 
 MC_FORMATS = {f.name: f for f in (
     MCFormat("ja_leaderboard_jcommonsenseqa", _jcqa_text, "\n", LEADERBOARD_DESCRIPTION, 3, source="lm-evaluation-harness 0.4.13, ja_leaderboard_jcommonsenseqa (3-shot from train)"),
     MCFormat("ja_leaderboard_jnli", _jnli_text, "\n", LEADERBOARD_DESCRIPTION, 3, source="lm-evaluation-harness 0.4.13, ja_leaderboard_jnli (3-shot from validation, the item excluded)"),
+    MCFormat("global_mmlu_full_ja", _mmlu_letters_text, " ", source="lm-evaluation-harness 0.4.13, global_mmlu_full_ja (MMLU's letter format, zero-shot, the letter scored)",
+             choice_texts=("A", "B", "C", "D")),
 )}  # a new published format is registered here
 
 def leaderboard_shots(n_items: int, pool_size: int, k: int, exclude_self: bool = False, seed: int = LM_EVAL_FEWSHOT_SEED) -> list[list[int]]:
@@ -196,6 +210,7 @@ def leaderboard_shots(n_items: int, pool_size: int, k: int, exclude_self: bool =
 def with_format(items: list[MCItem], fmt: str, pool: list[MCItem] | None = None) -> list[MCItem]:
     "`items` (a whole file, in order) written in format `fmt`, each with its shots from `pool` (None: from `items`, the item excluded)."
     f = MC_FORMATS[fmt]
+    if not f.shots: return [replace(it, fmt=fmt, context=f.description) for it in items]
     src = items if pool is None else pool
     shots = leaderboard_shots(len(items), len(src), f.shots, exclude_self=pool is None)
     return [replace(it, fmt=fmt, context=f.description + "".join(f.shot_text(src[j]) for j in s)) for it, s in zip(items, shots)]
@@ -227,7 +242,7 @@ def evaluate_mc(model, tok, items: list[MCItem], lang: str = "en", batch_size: i
     rows, k = [], 0
     for it in items:
         s = ll[k:k + len(it.choices)]; k += len(it.choices)
-        chars, nbytes = (np.array([float(n(c)) for c in it.choices]) for n in (len, lambda c: len(c.encode("utf-8"))))  # lm-eval: the choice alone
+        chars, nbytes = (np.array([float(n(c)) for c in scored_choices(it)]) for n in (len, lambda c: len(c.encode("utf-8"))))  # lm-eval: the choice alone
         rows.append({"id": it.id, "label": it.label, "pred": int(np.argmax(s)), "pred_norm": int(np.argmax(s / chars)), "pred_bytes": int(np.argmax(s / nbytes)),
                      "loglik": s.tolist()})
     acc, acc_norm, acc_bytes = (bootstrap_ci(np.array([r[k] == r["label"] for r in rows], float)) for k in ("pred", "pred_norm", "pred_bytes"))
@@ -256,6 +271,7 @@ MC_SETS = {  # name: (file under the shared data folder, language)
 LEADERBOARD_SETS = {  # name: (set of MC_SETS evaluated, set its shots come from (None: the evaluated file, the item excluded), format)
     "jcommonsenseqa-leaderboard": ("jcommonsenseqa", "jcommonsenseqa-train", "ja_leaderboard_jcommonsenseqa"),
     "jnli-leaderboard": ("jnli", None, "ja_leaderboard_jnli"),
+    "jmmlu-global-mmlu": ("jmmlu", None, "global_mmlu_full_ja"),
 }
 SHOT_FILES = {"jcommonsenseqa-train": "jglue/jcommonsenseqa-v1.3_train-v1.3.json"}
 SET_NOTES = {  # what a reader needs to put a figure beside a published one: the set's version and split

@@ -63,7 +63,7 @@ def stand_in():
     return _stand_in(tok), tok
 
 
-@pytest.mark.parametrize("spec", ["jcommonsenseqa-leaderboard", "jnli-leaderboard"])
+@pytest.mark.parametrize("spec", ["jcommonsenseqa-leaderboard", "jnli-leaderboard", "jmmlu-global-mmlu"])
 def test_leaderboard_format_equals_lm_eval(spec, tmp_path, request):
     """The Japanese leaderboard formats against lm-eval's own task definitions, on items from the middle of the shared files: the same
     context (description, the same 3 shots, template) and continuation for every choice of 24 items, and for 3 of them the same per-choice
