@@ -315,12 +315,12 @@ def _or_dash(v, f: str = "{:.2f}") -> str: return "–" if v is None else f.form
 def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
-def _category_table(rows: list[dict]) -> str:
+def _category_table(rows: list[dict], first: str = "category") -> str:
     models = list(dict.fromkeys(r["model"] for r in rows))
     cats = [c for c in dict.fromkeys(r["category"] for r in rows) if c != "all"] + ["all"]
     at = {(r["model"], r["category"]): r for r in rows}
     cell = lambda r: f"{_ci(r['mean'], r['lo'], r['hi'], '{:.2f}')} (n={r['scored']}" + (f", {r['failures']} failed" if r["failures"] else "") + ")"
-    return _table(["category", *models], [[c, *[cell(at[(m, c)]) if (m, c) in at else "–" for m in models]] for c in cats])
+    return _table([first, *models], [[c, *[cell(at[(m, c)]) if (m, c) in at else "–" for m in models]] for c in cats])
 
 def write_report(run_dir, res: dict) -> Path:
     "`07_eval/report.md` from the stage's results `res` and the run's manifest."
@@ -341,6 +341,8 @@ def write_report(run_dir, res: dict) -> Path:
              f"{r['chance']:.2f}"] for r in res["retention"]]
     L += [_table(["lang", "model", "items", "acc", "Δ acc vs base", "acc_norm", "Δ acc_norm vs base", "acc_bytes", "chance"], rows) if rows else "(no retention set)", ""]
     if res.get("retention_sets"): L += ["Sets: " + "; ".join(f"{lang}: {desc}" for lang, desc in res["retention_sets"].items()) + ".", ""]
+    for lang, rows in (res.get("retention_by_subject") or {}).items():
+        L += [f"Accuracy (acc) per subject, {lang}, 95% intervals:", "", _category_table(rows, "subject"), ""]
     if res["kl"]:
         L += ["Forgetting as the mean per-token KL(base ‖ model) on held-out general text (nats, 95% interval over passages):", "",
               _table(["lang", "model", "passages", "KL"], [[lang, name, v["passages"], _ci(v["kl"], *v["kl_ci"], "{:.4f}")] for lang, per in res["kl"].items() for name, v in per.items() if name != "base"]), ""]
@@ -403,11 +405,14 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     kept = names + list(grafted)  # retention and KL also for stage 06's SkillPacks: does compression change what is kept?
     log(f"[07] models: {', '.join(names)}" + (f"; per-epoch adapters: {', '.join(extra)}" if extra else "") + (f"; SkillPacks (retention only): {', '.join(grafted)}" if grafted else ""))
 
-    t = time.perf_counter(); ret, kl, item_rows = {}, {}, []
+    t = time.perf_counter(); ret, kl, item_rows, by_subject = {}, {}, [], {}
     for lang, spec in (("en", cfg.eval_mc_en), ("ja", cfg.eval_mc_ja)):
         if not spec: continue
         items = retention_items(spec, lang, cfg.eval_mc_items, cfg.seed)
         ret[lang] = retention(models, kept, items, lang, cfg.eval_batch_size, progress)
+        if len({it.subject for it in items}) > 1:  # JMMLU: a figure per subject, as its papers give them
+            by_subject[lang] = per_category([{"model": n, "category": it.subject, "acc": float(r["pred"] == r["label"])}
+                                             for n in kept for it, r in zip(items, ret[lang][n]["items"])], "acc", cfg.seed)
         item_rows += [{"lang": lang, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm", "pred_bytes")}, "loglik": json.dumps(r["loglik"])}
                       for n in kept for r in ret[lang][n]["items"]]
         if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), cfg.eval_batch_size, cfg.seed)
@@ -440,6 +445,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     res = {"model": cfg.model, "eval_dtype": str(base.dtype).replace("torch.", ""), "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
            "adapter_hashes": {n: tree_sha256(p) for n, p in {**finals, **grafted}.items()}, "skillpacks": list(grafted),
            "retention": retention_rows(ret), "kl": kl, "retention_sets": {lang: describe_set(spec) for lang, spec in (("en", cfg.eval_mc_en), ("ja", cfg.eval_mc_ja)) if spec},
+           "retention_by_subject": by_subject,
            "creativity_by_category": per_category([c for c in creative if c["model"] in names], "creativity", cfg.seed),
            "rater": rater_desc, "rater_by_category": per_category([c for c in creative if c["model"] in names], "rater", cfg.seed) if ratings else [],
            "rater_summary": rating_summary(ratings, [c["creativity"] for c in creative], seed=cfg.seed) if ratings else {},

@@ -185,8 +185,11 @@ def test_stage_07_rates_the_held_out_answers_beside_the_heuristic(tmp_path):
                                               ("divergent", "en", "Improve a bicycle brake.")])]
     held.append({**base, "id": "q0", "task": "qa", "category": "", "lang": "en", "instruction": "Why did the pump fail?", "response": "The seal wore out."})
     pq.write_table(pa.Table.from_pylist(held), s01 / "eval_heldout.parquet")
+    from creativity_llm.multiple_choice import mc_path
+    try: jmmlu = bool(mc_path("jmmlu", "ja"))  # the same run shows a Japanese set in a published format, per subject, where the shared data are
+    except FileNotFoundError: jmmlu = False
     cfg = RunConfig(model="micro:llama", device="cpu", eval_rater=True, eval_mc_items=4, eval_kl_passages=0, eval_max_new_tokens=8,
-                    judge_max_new_tokens=4, judge_injection_cases=0, gen_batch_size=4)
+                    judge_max_new_tokens=4, judge_injection_cases=0, gen_batch_size=4, eval_mc_ja="jmmlu-global-mmlu" if jmmlu else "")
     res = run_eval(cfg, tmp_path, log=lambda *a: None)
     assert res["rater"] == "the base model micro:llama (adapters off)" and "rater" in res["times"]
     s = res["rater_summary"]
@@ -199,3 +202,5 @@ def test_stage_07_rates_the_held_out_answers_beside_the_heuristic(tmp_path):
     report = (out / "report.md").read_text()
     assert "LLM rater: originality 1–5" in report and "Spearman ρ between the rater and the PatentQualityScorer total" in report
     assert report.index("## Creativity per category") < report.index("LLM rater:") < report.index("## LLM-as-a-Judge")
+    assert "Sets: en: the project's shipped sample" in report and "Accuracy (acc) per subject, en" in report
+    if jmmlu: assert "ja: JMMLU, the 53 CC BY-SA subjects of its 56" in report and "global_mmlu_full_ja" in report and "per subject, ja" in report
