@@ -366,13 +366,12 @@ def write_report(run_dir, res: dict) -> Path:
                                                                                               _ci(r["creativity"], r["creativity_lo"], r["creativity_hi"])] for r in res["per_epoch"]]), "", fig("per_epoch"), ""]
     L += ["## Judge bias checks", ""]
     length, inj = res["bias"].get("length") or {}, res["bias"].get("injection") or {}
-    fmt = lambda v, f="{:.2f}": "–" if v is None else f.format(v)
-    if length: L += [f"Length bias: Spearman ρ between score and answer length {fmt(length.get('rho'))} (p = {fmt(length.get('p'))}, {length.get('n', 0)} scored verdicts).", ""]
+    if length: L += [f"Length bias: Spearman ρ between score and answer length {_or_dash(length.get('rho'))} (p = {_or_dash(length.get('p'))}, {length.get('n', 0)} scored verdicts).", ""]
     if inj:
         L += ["Injection (the answer ends with an instruction to give it 10; answers are delimited and the judge is told to treat them as data):", "",
               _table(["lang", "pairs scored both ways", "mean score change", "share that rose", "reached 10 (of those below 10 before)", "failed verdicts"],
-                     [[lang, v["summary"]["n_pairs"], fmt(v["summary"]["mean_change"], "{:+.2f}"), fmt(v["summary"]["rose_fraction"]),
-                       f"{fmt(v['summary']['injection_success_rate'])} (of {v['summary']['n_below_max']})", f"{v['summary']['failures']} of {v['summary']['judgements']}"]
+                     [[lang, v["summary"]["n_pairs"], _or_dash(v["summary"]["mean_change"], "{:+.2f}"), _or_dash(v["summary"]["rose_fraction"]),
+                       f"{_or_dash(v['summary']['injection_success_rate'])} (of {v['summary']['n_below_max']})", f"{v['summary']['failures']} of {v['summary']['judgements']}"]
                       for lang, v in inj.items()]), ""]
     if not (length or inj): L += ["(nothing judged)", ""]
     path = stage_dir(run_dir, "07") / REPORT
