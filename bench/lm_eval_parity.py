@@ -29,42 +29,12 @@ def lm_eval_task(items, lang: str, folder: Path, name: str) -> dict:
             "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in ("acc", "acc_norm", "acc_bytes")]}
 
 
-LM_EVAL_TASK_FILES = {  # our format: lm-eval's own definition of it, under lm_eval/tasks
-    "ja_leaderboard_jcommonsenseqa": "japanese_leaderboard/ja_leaderboard_jcommonsenseqa.yaml",
-    "ja_leaderboard_jnli": "japanese_leaderboard/ja_leaderboard_jnli.yaml",
-    "global_mmlu_full_ja": "global_mmlu/full/ja/_ja_template_yaml",
-}
-
-
-def leaderboard_task(spec: str, folder: Path) -> dict:
-    """lm-eval's own task definition of a set's format (its YAML, as lm-eval reads it), with the data read from the shared files instead
-    of the hub (`Rakuten/JGLUE` is a loading script datasets >= 4 cannot run): JCommonsenseQA's shots from its train file; JNLI, which
-    has no train split there, takes its shots from validation as lm-eval does when the few-shot split is the evaluated one (the
-    document itself excluded); JMMLU's rows become Global-MMLU's fields (option_a..d, the answer's letter)."""
-    import lm_eval
-    from lm_eval.tasks._yaml_loader import load_yaml
-    from creativity_llm.multiple_choice import JNLI_LABELS, LEADERBOARD_SETS, SHOT_FILES, mc_path, shared_data_dir
-    name, shots, fmt = LEADERBOARD_SETS[spec]
-    cfg = load_yaml(Path(lm_eval.__file__).parent / "tasks" / LM_EVAL_TASK_FILES[fmt])
-    evaluated, cache = str(mc_path(name, "ja")), str(Path(folder) / "hf_datasets")
-    local = {"dataset_path": "json", "dataset_name": None}
-    if fmt == "global_mmlu_full_ja":
-        letters = lambda ds: ds.map(lambda d: {**{f"option_{l}": c for l, c in zip("abcd", d["choices"])}, "answer": "ABCD"[d["label"]]})
-        return {**cfg, **local, "task": fmt, "dataset_kwargs": {"data_files": {"test": evaluated}, "cache_dir": cache}, "test_split": "test",
-                "fewshot_split": None, "fewshot_config": None, "process_docs": letters}
-    if shots:
-        return {**cfg, **local, "dataset_kwargs": {"data_files": {"train": str(shared_data_dir() / SHOT_FILES[shots]), "validation": evaluated}, "cache_dir": cache}}
-    labels = lambda ds: ds.map(lambda d: {"label": JNLI_LABELS.index(d["label"])})  # the shared file's strings, in JGLUE's order
-    return {**cfg, **local, "dataset_kwargs": {"data_files": {"validation": evaluated}, "cache_dir": cache},
-            "training_split": None, "validation_split": None, "test_split": "validation", "fewshot_split": "validation", "process_docs": labels}
-
-
 def lm_eval_leaderboard_requests(spec: str, start: int, n: int, folder: Path) -> list:
     """lm-eval's requests (`Instance`s) for documents `start`..`start + n - 1` of a leaderboard set, their shots as lm-eval draws them
     when it evaluates the whole file in order: its sampler, seeded as `simple_evaluate` seeds it (1234), makes the one draw per earlier
     document that `build_all_requests` makes (without rendering them), then lm-eval builds these documents' contexts and requests."""
     from lm_eval.tasks import TaskManager, get_task_dict
-    from creativity_llm.multiple_choice import LM_EVAL_FEWSHOT_SEED
+    from creativity_llm.multiple_choice import LM_EVAL_FEWSHOT_SEED, leaderboard_task
     cfg = leaderboard_task(spec, folder)
     task = get_task_dict([cfg], TaskManager(include_defaults=False))[cfg["task"]]
     task.set_fewshot_seed(LM_EVAL_FEWSHOT_SEED)

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .core import (ENGINE_KEYS, INFERENCE_DTYPES, LOCAL_MODEL_KEYS, SAMPLING_KEYS, STAGE_BY_ID, ConfigError, Manifest, StageConfig, StageContract,
-                                 atomic_path, finite, knob, offered_models, require, stage_dir, tree_sha256, write_json)
-from .generate import MODEL_INFO, AnswerCache, OpenAIGenerator, TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
+                                 atomic_path, finite, json_sha256, knob, offered_models, require, stage_dir, tree_sha256, write_json)
+from .generate import MODEL_INFO, AnswerCache, Completion, OpenAIGenerator, TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
 from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
 from .lora import epoch_name, mode_key, tuned_adapters
 from .lora import offered_models as lora_offered_models  # the lesson cells' example
 from .models import ModelSet, load_model
-from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, describe_set, evaluate_mc, load_set, general_passages, kl_from_base, load_mc, mc_path,
-                                            paired_comparison, retention_items, shared_data_dir)
+from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, describe_set, evaluate_mc, load_set, general_passages, kl_from_base, LEADERBOARD_SETS,
+                                            lm_eval_requests, lm_eval_scores, lm_eval_task, require_lm_eval, paired_comparison, requests_for, retention_items, scored_choices, shared_data_dir)
 from .rater import RATER_KEYS, make_rater, rate_items, rating_summary
 from .scorer import DIMENSIONS, SCORER_KEYS, PatentQualityScorer, scorer_config
 from .scoring import pairs_to_score, read_pairs, reference_for
@@ -27,32 +27,53 @@ from .synthesis import EVAL_HELDOUT, SYSTEM
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['REPORT', 'SUMMARY', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'retention', 'retention_rows',
-           'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores', 'rater_scores', 'per_category',
-           'judge_generator', 'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
-           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report', 'run_eval',
-           'EvalConfig', 'eval_metrics', 'plan_eval']
+__all__ = ['REPORT', 'SUMMARY', 'RETENTION_VERSION', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'lm_eval_specs',
+           'lm_eval_label', 'retention', 'retention_rows', 'heldout_prompts', 'model_identities', 'answer_prompts',
+           'creativity_scores', 'rater_scores', 'per_category', 'judge_generator', 'judge_cases', 'judge_answers',
+           'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch',
+           'epoch_series', 'write_report', 'run_eval', 'EvalConfig', 'eval_metrics', 'plan_eval']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
 SUMMARY = "summary.json"  # the same results as data
 
 # %% ../nbs/07_eval.ipynb #aa990aa7
-def check_retention_sets(en: str, ja: str) -> dict[str, int]:
-    "Read `eval_mc_en` and `eval_mc_ja` as stage 07 will; {lang: items}, or a `ConfigError` naming the key."
+def check_retention_sets(en: str, ja: str, lm_eval_tasks: str = "") -> dict[str, int]:
+    """Read `eval_mc_en` and `eval_mc_ja` as stage 07 will, and load the documents of each task `eval_lm_eval_tasks` names (in a
+    temporary folder); {lang or lm-eval task: items}, or a `ConfigError` naming the key."""
     counts = {}
     for lang, spec in (("en", en), ("ja", ja)):
         if not spec: continue
         try: counts[lang] = len(load_set(spec, lang))
         except (MCFormatError, OSError, ValueError) as e: raise ConfigError.of_key(f"eval_mc_{lang}", e) from None
+    if lm_eval_specs(lm_eval_tasks):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            for spec in lm_eval_specs(lm_eval_tasks):
+                try: task = lm_eval_task(spec, tmp); counts[lm_eval_label(task)] = len(task.eval_docs)
+                except Exception as e: raise ConfigError.of_key("eval_lm_eval_tasks", f"{spec}: {e}" if not isinstance(e, ImportError) else e) from None
     return counts
 
+def lm_eval_specs(value: str) -> list[str]:
+    "The tasks `eval_lm_eval_tasks` names, comma-separated."
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+def lm_eval_label(task) -> str:
+    "How an lm-eval task's figures are named in the retention tables."
+    return f"lm-eval {task.config.task}"
+
 # %% ../nbs/07_eval.ipynb #86bdbed4
-def retention(models: ModelSet, names: list[str], items: list[MCItem], lang: str, batch_size: int = 16, progress: bool = False) -> dict:
-    "Per model: evaluate_mc's result, and for tuned models the paired comparison with the base."
+RETENTION_VERSION = 1  # raise when a code change gives the same model and items other figures: cached results are then redone
+
+def retention(models: ModelSet, names: list[str], score, key=None, identities: dict[str, str] | None = None, cache: AnswerCache | None = None) -> dict:
+    """Per model: `score(model)`, an `mc_scores` result (kept in `cache` under the model's identity and `key`, what makes the figures: reused
+    when both match); and for tuned models the paired comparison with the base."""
     res = {}
     for name in names:
-        with models.use(name) as m: res[name] = evaluate_mc(m, models.tok, items, lang, batch_size, progress)
+        k = json_sha256([RETENTION_VERSION, (identities or {}).get(name, name), key]) if cache is not None else ""
+        if cache is not None and (got := cache.get(k)): res[name] = json.loads(got[0]); continue
+        with models.use(name) as m: res[name] = json.loads(json.dumps(score(m)))  # as a cached result reads back: the same bytes either way
+        if cache is not None: cache.put(k, [Completion(json.dumps(res[name]), "retention")])
     for name in names:
         if name == "base": continue
         for key, pred in (("acc", "pred"), ("acc_norm", "pred_norm")):
@@ -339,7 +360,7 @@ def write_report(run_dir, res: dict) -> Path:
              _ci(r["acc_norm"], r["acc_norm_lo"], r["acc_norm_hi"]), "–" if r["model"] == "base" else f"{_ci(r['acc_norm_delta'], r['acc_norm_delta_lo'], r['acc_norm_delta_hi'], '{:+.3f}')}, p={r['acc_norm_mcnemar_p']:.2f}",
              _ci(r["acc_bytes"], r["acc_bytes_lo"], r["acc_bytes_hi"]),
              f"{r['chance']:.2f}"] for r in res["retention"]]
-    L += [_table(["lang", "model", "items", "acc", "Δ acc vs base", "acc_norm", "Δ acc_norm vs base", "acc_bytes", "chance"], rows) if rows else "(no retention set)", ""]
+    L += [_table(["set", "model", "items", "acc", "Δ acc vs base", "acc_norm", "Δ acc_norm vs base", "acc_bytes", "chance"], rows) if rows else "(no retention set)", ""]
     if res.get("retention_sets"): L += ["Sets: " + "; ".join(f"{lang}: {desc}" for lang, desc in res["retention_sets"].items()) + ".", ""]
     for lang, rows in (res.get("retention_by_subject") or {}).items():
         L += [f"Accuracy (acc) per subject, {lang}, 95% intervals:", "", _category_table(rows, "subject"), ""]
@@ -404,11 +425,15 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     kept = names + list(grafted)  # retention and KL also for stage 06's SkillPacks: does compression change what is kept?
     log(f"[07] models: {', '.join(names)}" + (f"; per-epoch adapters: {', '.join(extra)}" if extra else "") + (f"; SkillPacks (retention only): {', '.join(grafted)}" if grafted else ""))
 
-    t = time.perf_counter(); ret, kl, item_rows, by_subject = {}, {}, [], {}
+    t = time.perf_counter(); ret, kl, item_rows, by_subject, sets = {}, {}, [], {}, {}
+    identities = model_identities(models, model_identity(cfg.model, cfg.model_cache or None, run_dir))
+    ret_cache, dtype = stage_answer_cache(run_dir, "07", "retention", log), str(base.dtype)
     for lang, spec in (("en", cfg.eval_mc_en), ("ja", cfg.eval_mc_ja)):
         if not spec: continue
         items = retention_items(spec, lang, cfg.eval_mc_items, cfg.seed)
-        ret[lang] = retention(models, kept, items, lang, cfg.eval_batch_size, progress)
+        key = ["fast path", requests_for(items, lang), [(it.id, it.label, scored_choices(it)) for it in items], dtype, cfg.eval_batch_size]
+        ret[lang] = retention(models, kept, lambda m: evaluate_mc(m, models.tok, items, lang, cfg.eval_batch_size, progress), key, identities, ret_cache)
+        sets[lang] = describe_set(spec)
         if len({it.subject for it in items}) > 1:  # JMMLU: a figure per subject, as its papers give them
             by_subject[lang] = per_category([{"model": n, "category": it.subject, "acc": float(r["pred"] == r["label"])}
                                              for n in kept for it, r in zip(items, ret[lang][n]["items"])], "acc", cfg.seed)
@@ -417,13 +442,24 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), cfg.eval_batch_size, cfg.seed)
         log(f"[07] retention {lang} ({len(items)} items of {spec}): " + ", ".join(f"{n} acc {ret[lang][n]['acc']:.3f} / norm {ret[lang][n]['acc_norm']:.3f}" for n in kept)
             + (" | KL " + ", ".join(f"{n} {v['kl']:.4f}" for n, v in kl[lang].items() if n != "base") if lang in kl else ""))
+    for spec in lm_eval_specs(cfg.eval_lm_eval_tasks):  # the same tables, computed by lm-eval itself
+        task = lm_eval_task(spec, out / ".cache" / "lm_eval")
+        label, docs = lm_eval_label(task), len(task.eval_docs)
+        limit = cfg.eval_mc_items if cfg.eval_mc_items < docs else None  # lm-eval's own `limit`: the file's first documents
+        key = ["lm-eval", spec, lm_eval_requests(task, limit), dtype, cfg.eval_batch_size]
+        ret[label] = retention(models, kept, lambda m: lm_eval_scores(m, models.tok, task, limit, cfg.eval_batch_size), key, identities, ret_cache)
+        sets[label] = (f"task `{task.config.task}` run by lm-evaluation-harness {require_lm_eval().__version__} itself (`HFLM` given each model object, the adapter active), "
+                       f"on the first {limit or docs} of its {docs} documents" + (f"; {describe_set(spec)}" if spec in LEADERBOARD_SETS else f", defined in `{spec}`"))
+        item_rows += [{"lang": label, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm", "pred_bytes")}, "loglik": json.dumps(r["loglik"])}
+                      for n in kept for r in ret[label][n]["items"]]
+        log(f"[07] {label} ({limit or docs} documents): " + ", ".join(f"{n} acc {ret[label][n]['acc']:.3f} / norm {ret[label][n]['acc_norm']:.3f}" for n in kept))
+    ret_cache.close(); log(f"[07] retention cache: {ret_cache.summary()}")
     tick("retention", t)
 
     t = time.perf_counter()
     s01 = stage_dir(run_dir, "01") / EVAL_HELDOUT
     prompts = heldout_prompts(pq.read_table(s01).to_pylist() if s01.is_file() else [])
     answer_cache, judge_cache = stage_answer_cache(run_dir, "07", "answers", log), stage_answer_cache(run_dir, "07", "judge", log)
-    identities = model_identities(models, model_identity(cfg.model, cfg.model_cache or None, run_dir))
     answers = answer_prompts(models, [n for n in models.names if n not in grafted], prompts, cfg, progress, answer_cache, identities) if prompts else []
     creative = creativity_scores(cfg, run_dir, answers, {p["id"]: p["instruction"] for p in prompts}) if answers else []
     tick("answers", t); t = time.perf_counter()
@@ -443,7 +479,7 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
 
     res = {"model": cfg.model, "eval_dtype": str(base.dtype).replace("torch.", ""), "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
            "adapter_hashes": {n: tree_sha256(p) for n, p in {**finals, **grafted}.items()}, "skillpacks": list(grafted),
-           "retention": retention_rows(ret), "kl": kl, "retention_sets": {lang: describe_set(spec) for lang, spec in (("en", cfg.eval_mc_en), ("ja", cfg.eval_mc_ja)) if spec},
+           "retention": retention_rows(ret), "kl": kl, "retention_sets": sets,
            "retention_by_subject": by_subject,
            "creativity_by_category": per_category([c for c in creative if c["model"] in names], "creativity", cfg.seed),
            "rater": rater_desc, "rater_by_category": per_category([c for c in creative if c["model"] in names], "rater", cfg.seed) if ratings else [],
@@ -474,7 +510,8 @@ class EvalConfig(StageConfig):
     "The knobs stage 07 owns. Defaults are the `tiny` preset."
     eval_mc_en: str = knob("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", "samples")
     eval_mc_ja: str = knob("Japanese retention set: 'samples', 'jcommonsenseqa-leaderboard' or 'jnli-leaderboard' (the Japanese leaderboard's 3-shot formats), 'jmmlu-global-mmlu' (lm-eval's Global-MMLU letter format), 'jcommonsenseqa', 'jnli', 'jmmlu' (our zero-shot format), a JSONL path, or '' (SmolLM2 knows no Japanese)", "")
-    eval_mc_items: int = knob("multiple-choice items per language, a seeded sample of the set", 200)
+    eval_mc_items: int = knob("multiple-choice items per language, a seeded sample of the set (an lm-eval task: its first documents, lm-eval's `limit`)", 200)
+    eval_lm_eval_tasks: str = knob("lm-eval tasks run by lm-evaluation-harness itself into the same tables (comma-separated): a leaderboard set's name or a local task YAML; '' for none", "")
     eval_batch_size: int = knob("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", 64)
     eval_dtype: str = knob("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
     eval_kl_passages: int = knob("held-out general passages per language for the KL forgetting measure", 16)

@@ -19,11 +19,13 @@ if TYPE_CHECKING: import torch  # annotations only: torch is imported where it i
 
 # %% auto #0
 __all__ = ['PROMPTS', 'LM_EVAL_FEWSHOT_SEED', 'LEADERBOARD_DESCRIPTION', 'JNLI_LABELS', 'MC_FORMATS', 'MC_SETS',
-           'LEADERBOARD_SETS', 'SHOT_FILES', 'SET_NOTES', 'KL_MAX_BATCH', 'MCItem', 'MCFormatError', 'load_mc',
-           'requests_for', 'scored_choices', 'leading_special_ids', 'loglikelihoods', 'MCFormat', 'leaderboard_shots',
-           'with_format', 'load_jnli', 'bootstrap_ci', 'evaluate_mc', 'paired_comparison', 'describe_set',
-           'shared_data_dir', 'mc_path', 'load_set', 'retention_items', 'general_passages', 'token_batch',
-           'token_log_probs', 'token_kl', 'kl_from_base']
+           'LEADERBOARD_SETS', 'SHOT_FILES', 'SET_NOTES', 'LM_EVAL_EXTRA', 'LM_EVAL_TASK_FILES', 'KL_MAX_BATCH',
+           'MCItem', 'MCFormatError', 'load_mc', 'requests_for', 'scored_choices', 'leading_special_ids',
+           'loglikelihoods', 'MCFormat', 'leaderboard_shots', 'with_format', 'load_jnli', 'bootstrap_ci', 'mc_scores',
+           'evaluate_mc', 'paired_comparison', 'describe_set', 'shared_data_dir', 'mc_path', 'load_set',
+           'retention_items', 'require_lm_eval', 'leaderboard_task', 'lm_eval_task_config', 'lm_eval_task',
+           'lm_eval_requests', 'lm_eval_scores', 'general_passages', 'token_batch', 'token_log_probs', 'token_kl',
+           'kl_from_base']
 
 # %% ../nbs/07a_multiple_choice.ipynb #d76217cc
 @dataclass(frozen=True)
@@ -236,19 +238,25 @@ def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95)
     boots = v[np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))].mean(1)
     return float(v.mean()), float(np.quantile(boots, (1 - level) / 2)), float(np.quantile(boots, (1 + level) / 2))
 
-def evaluate_mc(model, tok, items: list[MCItem], lang: str = "en", batch_size: int = 16, progress: bool = True) -> dict:
-    "acc, acc_norm (per character of the choice) and acc_bytes (per UTF-8 byte) with 95% bootstrap intervals, and the per-item predictions."
-    ll = loglikelihoods(model, tok, requests_for(items, lang), batch_size, progress)
-    rows, k = [], 0
-    for it in items:
-        s = ll[k:k + len(it.choices)]; k += len(it.choices)
-        chars, nbytes = (np.array([float(n(c)) for c in scored_choices(it)]) for n in (len, lambda c: len(c.encode("utf-8"))))  # lm-eval: the choice alone
-        rows.append({"id": it.id, "label": it.label, "pred": int(np.argmax(s)), "pred_norm": int(np.argmax(s / chars)), "pred_bytes": int(np.argmax(s / nbytes)),
+def mc_scores(ids: list[str], labels: list[int], choices: list[tuple[str, ...]], logliks: list) -> dict:
+    """acc, acc_norm (per character of the choice) and acc_bytes (per UTF-8 byte) with 95% bootstrap intervals, and the per-item predictions,
+    from each item's per-choice log-likelihoods; `choices` are the texts scored (what acc_norm divides by, lm-eval's `doc_to_choice`)."""
+    rows = []
+    for id_, label, texts, s in zip(ids, labels, choices, logliks, strict=True):
+        s = np.asarray(s, float)
+        chars, nbytes = (np.array([float(n(c)) for c in texts]) for n in (len, lambda c: len(c.encode("utf-8"))))  # lm-eval: the choice alone
+        rows.append({"id": id_, "label": label, "pred": int(np.argmax(s)), "pred_norm": int(np.argmax(s / chars)), "pred_bytes": int(np.argmax(s / nbytes)),
                      "loglik": s.tolist()})
     acc, acc_norm, acc_bytes = (bootstrap_ci(np.array([r[k] == r["label"] for r in rows], float)) for k in ("pred", "pred_norm", "pred_bytes"))
-    chance = float(np.mean([1 / len(it.choices) for it in items])) if items else float("nan")
-    return {"n": len(items), "acc": acc[0], "acc_ci": acc[1:], "acc_norm": acc_norm[0], "acc_norm_ci": acc_norm[1:],
+    chance = float(np.mean([1 / len(c) for c in choices])) if rows else float("nan")
+    return {"n": len(rows), "acc": acc[0], "acc_ci": acc[1:], "acc_norm": acc_norm[0], "acc_norm_ci": acc_norm[1:],
             "acc_bytes": acc_bytes[0], "acc_bytes_ci": acc_bytes[1:], "chance": chance, "items": rows}
+
+def evaluate_mc(model, tok, items: list[MCItem], lang: str = "en", batch_size: int = 16, progress: bool = True) -> dict:
+    "`mc_scores` of `items`, scored by `loglikelihoods`."
+    ll = loglikelihoods(model, tok, requests_for(items, lang), batch_size, progress)
+    ends = np.cumsum([len(it.choices) for it in items])
+    return mc_scores([it.id for it in items], [it.label for it in items], [scored_choices(it) for it in items], np.split(ll, ends[:-1]) if items else [])
 
 def paired_comparison(correct_a, correct_b, n_boot: int = 1000, seed: int = 0) -> dict:
     "Model B minus model A on the same items: accuracy difference with a paired bootstrap interval, and McNemar's exact test."
@@ -325,6 +333,87 @@ def retention_items(spec: str, lang: str, n: int, seed: int = 0) -> list[MCItem]
     if len(items) <= n: return items
     keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
     return [items[i] for i in keep]
+
+# %% ../nbs/07a_multiple_choice.ipynb #ada29db5
+LM_EVAL_EXTRA = "pip install 'creativity_llm[lm-eval]'"  # lm-eval==0.4.13: the version whose formats MC_FORMATS reproduces
+
+def require_lm_eval():
+    "The `lm_eval` module (its datasets never asking the hub: tasks here read local files), or an ImportError in one line naming the extra that installs it."
+    for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"): os.environ.setdefault(k, "1")
+    try: import lm_eval
+    except ImportError: raise ImportError(f"lm-evaluation-harness is not installed: {LM_EVAL_EXTRA}") from None
+    return lm_eval
+
+LM_EVAL_TASK_FILES = {  # a format of MC_FORMATS: lm-eval's own definition of it, under lm_eval/tasks
+    "ja_leaderboard_jcommonsenseqa": "japanese_leaderboard/ja_leaderboard_jcommonsenseqa.yaml",
+    "ja_leaderboard_jnli": "japanese_leaderboard/ja_leaderboard_jnli.yaml",
+    "global_mmlu_full_ja": "global_mmlu/full/ja/_ja_template_yaml",
+}
+
+def leaderboard_task(spec: str, folder) -> dict:
+    """lm-eval's own task definition of a leaderboard set's format (its YAML, as lm-eval reads it), the data read from the shared files instead
+    of the hub (`Rakuten/JGLUE` is a loading script datasets >= 4 cannot run): JCommonsenseQA's shots from its train file; JNLI, which
+    has no train split there, takes its shots from validation as lm-eval does when the few-shot split is the evaluated one (the
+    document itself excluded); JMMLU's rows become Global-MMLU's fields (option_a..d, the answer's letter)."""
+    lm_eval = require_lm_eval()
+    from lm_eval.tasks._yaml_loader import load_yaml
+    name, shots, fmt = LEADERBOARD_SETS[spec]
+    cfg = load_yaml(Path(lm_eval.__file__).parent / "tasks" / LM_EVAL_TASK_FILES[fmt])
+    evaluated, cache = str(mc_path(name, "ja")), str(Path(folder) / "hf_datasets")
+    local = {"dataset_path": "json", "dataset_name": None}
+    if fmt == "global_mmlu_full_ja":
+        letters = lambda ds: ds.map(lambda d: {**{f"option_{l}": c for l, c in zip("abcd", d["choices"])}, "answer": "ABCD"[d["label"]]})
+        return {**cfg, **local, "task": fmt, "dataset_kwargs": {"data_files": {"test": evaluated}, "cache_dir": cache}, "test_split": "test",
+                "fewshot_split": None, "fewshot_config": None, "process_docs": letters}
+    if shots:
+        path = shared_data_dir() / SHOT_FILES[shots]
+        if not path.is_file(): raise FileNotFoundError(f"{spec!r}: its shots' file {path} not found (set CREATIVITY_LLM_SHARED_DATA)")
+        return {**cfg, **local, "dataset_kwargs": {"data_files": {"train": str(path), "validation": evaluated}, "cache_dir": cache}}
+    labels = lambda ds: ds.map(lambda d: {"label": JNLI_LABELS.index(d["label"])})  # the shared file's strings, in JGLUE's order
+    return {**cfg, **local, "dataset_kwargs": {"data_files": {"validation": evaluated}, "cache_dir": cache},
+            "training_split": None, "validation_split": None, "test_split": "validation", "fewshot_split": "validation", "process_docs": labels}
+
+def lm_eval_task_config(spec: str, folder) -> dict:
+    "The lm-eval task config `spec` names: a leaderboard set's (`leaderboard_task`), or a task YAML file's, its datasets cached under `folder`."
+    if spec in LEADERBOARD_SETS: return leaderboard_task(spec, folder)
+    path = Path(spec).expanduser()
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        raise FileNotFoundError(f"{spec!r}: neither a task YAML file nor one of {', '.join(LEADERBOARD_SETS)}")
+    require_lm_eval()
+    from lm_eval.tasks._yaml_loader import load_yaml
+    cfg = load_yaml(path)
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("task"), str): raise ValueError(f"{path}: field 'task' missing (a single task's YAML)")
+    if cfg.get("output_type") != "multiple_choice":
+        raise ValueError(f"{path}: field 'output_type' must be 'multiple_choice' (retention is scored by log-likelihood), got {cfg.get('output_type')!r}")
+    return {**cfg, "dataset_kwargs": {"cache_dir": str(Path(folder) / "hf_datasets"), **(cfg.get("dataset_kwargs") or {})}}
+
+def lm_eval_task(spec: str, folder):
+    "The lm-eval `Task` that `spec` names, its documents loaded (from local files only)."
+    require_lm_eval()
+    from lm_eval.tasks import TaskManager
+    cfg = lm_eval_task_config(spec, folder)
+    return TaskManager(include_defaults=False).load([cfg])["tasks"][cfg["task"]]
+
+def lm_eval_requests(task, limit: int | None = None) -> list:
+    "What lm-eval scores of the task's first `limit` documents: each request's (context, continuation) and its document's target, shots drawn as in a run."
+    task.set_fewshot_seed(LM_EVAL_FEWSHOT_SEED)
+    task.build_all_requests(limit=limit, rank=0, world_size=1)
+    return [(list(i.args), str(task.doc_to_target(i.doc))) for i in task.instances]
+
+def lm_eval_scores(model, tok, task, limit: int | None = None, batch_size: int = 16) -> dict:
+    """`mc_scores` of an lm-eval `task` (from `lm_eval_task`) run by lm-eval itself: `simple_evaluate` with `HFLM` given `model` as it is,
+    on the task's first `limit` documents (None: all), its shots seeded as lm-eval seeds them; the log-likelihoods it logs per document."""
+    lm_eval = require_lm_eval()
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    task.set_fewshot_seed(LM_EVAL_FEWSHOT_SEED)  # the task may have been run before: its few-shot stream starts again
+    res = lm_eval.simple_evaluate(model=HFLM(pretrained=model, tokenizer=tok, batch_size=batch_size), tasks=[task], task_manager=TaskManager(include_defaults=False),
+                                  limit=limit, log_samples=True, bootstrap_iters=0, random_seed=None, numpy_random_seed=None, torch_random_seed=None,
+                                  fewshot_random_seed=LM_EVAL_FEWSHOT_SEED)  # no global seeding: the stage's random state is its own
+    samples = sorted(res["samples"][task.config.task], key=lambda s: s["doc_id"])
+    choices = [tuple(task.doc_to_choice(s["doc"])) for s in samples]
+    labels = [c.index(s["target"]) if isinstance(s["target"], str) else int(s["target"]) for s, c in zip(samples, choices)]
+    return mc_scores([str(s["doc_id"]) for s in samples], labels, choices, [[r[0] for r in s["filtered_resps"]] for s in samples])
 
 # %% ../nbs/07a_multiple_choice.ipynb #8e0ceed5
 def general_passages(items: list[MCItem], n: int, per_passage: int = 6) -> list[str]:

@@ -90,3 +90,57 @@ def test_leaderboard_format_equals_lm_eval(spec, tmp_path, request):
     k = 0
     for r, it in zip(res["items"], picked):
         assert r["pred"] == int(np.argmax(ll[k:k + len(it.choices)])); k += len(it.choices)
+
+
+MINI_TASK = """task: mini_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {path}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_choice: choices
+doc_to_target: label
+"""
+
+
+def test_stage_07_runs_an_lm_eval_task_for_the_base_and_an_adapter(tmp_path):
+    "`eval_lm_eval_tasks`: lm-eval itself scores a local task for the base and an adapter (the PeftModel given to HFLM), into the same tables."
+    import json
+    import pyarrow.parquet as pq
+    from peft import LoraConfig, get_peft_model
+    from creativity_llm.core import stage_dir
+    from creativity_llm.evaluation import run_eval
+    from creativity_llm.models import load_model
+    from creativity_llm.pipeline import RunConfig
+    from creativity_llm.sources import samples_dir
+    base, _ = load_model("micro:llama", device="cpu", seed=0)
+    lora = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))  # B != 0: the adapter changes the model
+    lora.save_pretrained(stage_dir(tmp_path, "05") / "adapters" / "attention")
+    (tmp_path / "mini.yaml").write_text(MINI_TASK.format(path=samples_dir() / "mc_en.jsonl"))
+    cfg = RunConfig(model="micro:llama", device="cpu", eval_mc_en="", eval_mc_items=6, eval_kl_passages=0, eval_lm_eval_tasks=str(tmp_path / "mini.yaml"),
+                    judge_injection_cases=0)
+    logs = []
+    res = run_eval(cfg, tmp_path, log=logs.append)
+    out = stage_dir(tmp_path, "07")
+    rows = [r for r in pq.read_table(out / "retention.parquet").to_pylist() if r["lang"] == "lm-eval mini_mc"]
+    ll = {m: [json.loads(r["loglik"]) for r in rows if r["model"] == m] for m in ("base", "attention")}
+    assert [r["id"] for r in rows if r["model"] == "base"] == ["0", "1", "2", "3", "4", "5"]  # lm-eval's `limit`: the file's first documents
+    assert np.abs(np.array(ll["base"]) - np.array(ll["attention"])).max() > 1e-3  # the adapter was active when lm-eval scored it
+    row = next(r for r in res["retention"] if r["lang"] == "lm-eval mini_mc" and r["model"] == "attention")
+    assert row["n"] == 6 and 0 <= row["acc_mcnemar_p"] <= 1  # paired with the base, as the fast path's rows are
+    report = (out / "report.md").read_text()
+    assert "| lm-eval mini_mc | attention | 6 |" in report and "task `mini_mc` run by lm-evaluation-harness 0.4.13 itself" in report
+    before = (out / "retention.parquet").read_bytes()
+    logs.clear(); run_eval(cfg, tmp_path, log=logs.append)  # a re-run (a killed one, resumed) takes each model's figures from the cache
+    assert any("retention cache: 2 answers reused" in l for l in logs) and (out / "retention.parquet").read_bytes() == before
+
+
+def test_without_lm_eval_the_key_is_refused_in_one_line(monkeypatch):
+    import sys
+    from creativity_llm.core import ConfigError
+    from creativity_llm.evaluation import check_retention_sets
+    monkeypatch.setitem(sys.modules, "lm_eval", None)  # as if not installed
+    with pytest.raises(ConfigError) as e: check_retention_sets("", "", "jcommonsenseqa-leaderboard")
+    assert str(e.value).count("\n") == 0 and "config key 'eval_lm_eval_tasks'" in str(e.value) and "pip install 'creativity_llm[lm-eval]'" in str(e.value)
