@@ -18,7 +18,7 @@ from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judg
 from .lora import epoch_name, mode_key, tuned_adapters
 from .lora import offered_models as lora_offered_models  # the lesson cells' example
 from .models import ModelSet, load_model
-from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, describe_set, evaluate_mc, load_set, general_passages, kl_from_base, LEADERBOARD_SETS,
+from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, describe_set, evaluate_mc, load_set, general_passages, kl_from_base, LEADERBOARD_SETS, available_set,
                                             lm_eval_requests, lm_eval_scores, lm_eval_task, require_lm_eval, paired_comparison, requests_for, retention_items, scored_choices, shared_data_dir)
 from .rater import RATER_KEYS, make_rater, rate_items, rating_summary
 from .scorer import DIMENSIONS, SCORER_KEYS, PatentQualityScorer, scorer_config
@@ -38,13 +38,13 @@ REPORT = "report.md"  # the run's report: tables and figures of every measure
 SUMMARY = "summary.json"  # the same results as data
 
 # %% ../nbs/07_eval.ipynb #aa990aa7
-def check_retention_sets(en: str, ja: str, lm_eval_tasks: str = "") -> dict[str, int]:
-    """Read `eval_mc_en` and `eval_mc_ja` as stage 07 will, and load the documents of each task `eval_lm_eval_tasks` names (in a
-    temporary folder); {lang or lm-eval task: items}, or a `ConfigError` naming the key."""
+def check_retention_sets(en: str, ja: str, lm_eval_tasks: str = "", fallback: str = "") -> dict[str, int]:
+    """Read `eval_mc_en` and `eval_mc_ja` as stage 07 will (`fallback` in place of a public set not on this machine), and load the documents
+    of each task `eval_lm_eval_tasks` names (in a temporary folder); {lang or lm-eval task: items}, or a `ConfigError` naming the key."""
     counts = {}
     for lang, spec in (("en", en), ("ja", ja)):
         if not spec: continue
-        try: counts[lang] = len(load_set(spec, lang))
+        try: counts[lang] = len(load_set(available_set(spec, lang, fallback)[0], lang))
         except (MCFormatError, OSError, ValueError) as e: raise ConfigError.of_key(f"eval_mc_{lang}", e) from None
     if lm_eval_specs(lm_eval_tasks):
         import tempfile
@@ -430,10 +430,12 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     ret_cache, dtype = stage_answer_cache(run_dir, "07", "retention", log), str(base.dtype)
     for lang, spec in (("en", cfg.eval_mc_en), ("ja", cfg.eval_mc_ja)):
         if not spec: continue
+        spec, notice = available_set(spec, lang, cfg.eval_mc_fallback)
+        if notice: log(f"[07] {notice}")
         items = retention_items(spec, lang, cfg.eval_mc_items, cfg.seed)
         key = ["fast path", requests_for(items, lang), [(it.id, it.label, scored_choices(it)) for it in items], dtype, cfg.eval_batch_size]
         ret[lang] = retention(models, kept, lambda m: evaluate_mc(m, models.tok, items, lang, cfg.eval_batch_size, progress), key, identities, ret_cache)
-        sets[lang] = describe_set(spec)
+        sets[lang] = describe_set(spec) + (f" ({notice})" if notice else "")
         if len({it.subject for it in items}) > 1:  # JMMLU: a figure per subject, as its papers give them
             by_subject[lang] = per_category([{"model": n, "category": it.subject, "acc": float(r["pred"] == r["label"])}
                                              for n in kept for it, r in zip(items, ret[lang][n]["items"])], "acc", cfg.seed)
@@ -511,6 +513,7 @@ class EvalConfig(StageConfig):
     eval_mc_en: str = knob("English retention set: 'samples' (shipped), 'arc-easy', 'openbookqa' (shared data), a JSONL path, or '' for none", "samples")
     eval_mc_ja: str = knob("Japanese retention set: 'samples', 'jcommonsenseqa-leaderboard' or 'jnli-leaderboard' (the Japanese leaderboard's 3-shot formats), 'jmmlu-global-mmlu' (lm-eval's Global-MMLU letter format), 'jcommonsenseqa', 'jnli', 'jmmlu' (our zero-shot format), a JSONL path, or '' (SmolLM2 knows no Japanese)", "")
     eval_mc_items: int = knob("multiple-choice items per language, a seeded sample of the set (an lm-eval task: its first documents, lm-eval's `limit`)", 200)
+    eval_mc_fallback: str = knob("retention set scored in place of a public one whose files are not on this machine, with a one-line notice; '' makes a missing set an error", "")
     eval_lm_eval_tasks: str = knob("lm-eval tasks run by lm-evaluation-harness itself into the same tables (comma-separated): a leaderboard set's name or a local task YAML; '' for none", "")
     eval_batch_size: int = knob("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", 64)
     eval_dtype: str = knob("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
@@ -549,10 +552,10 @@ def plan_eval(cfg, counts: dict) -> dict:
     plan to offer) answer the held-out and MT-Bench prompts, each answer judged; multiple-choice items scored per language."""
     models = 1 + counts["models"]["tuned"] + counts["models"]["per-epoch"]
     held, mean = counts["heldout_bound"], counts["lengths"]["creativity"].get("mean", 0.0)
-    langs = sum(bool(s) for s in (cfg.eval_mc_en, cfg.eval_mc_ja))
+    scored = sum(min(cfg.eval_mc_items, n) for n in check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja, "", cfg.eval_mc_fallback).values())  # h100: every item
     rated = counts["heldout_creativity_bound"] * models if cfg.eval_rater else 0  # one forward pass each, counted as one generated token
     return {"prompts": (held + cfg.eval_mt_bench) * models * 2 + cfg.judge_injection_cases + rated,
-            "prompt_tokens": held * models * (2 * mean + cfg.eval_max_new_tokens) + cfg.eval_mc_items * langs * (models + 1) * 4 * 100
+            "prompt_tokens": held * models * (2 * mean + cfg.eval_max_new_tokens) + scored * (models + 1) * 4 * 100
                              + rated * (counts["lengths"].get("rater_frame", {}).get("mean", 0.0) + mean + cfg.eval_max_new_tokens),
             "generated_tokens": (held + cfg.eval_mt_bench) * models * (cfg.eval_max_new_tokens + cfg.judge_max_new_tokens) + rated, "trained_tokens": 0}
 

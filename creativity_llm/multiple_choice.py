@@ -23,9 +23,9 @@ __all__ = ['PROMPTS', 'LM_EVAL_FEWSHOT_SEED', 'LEADERBOARD_DESCRIPTION', 'JNLI_L
            'MCItem', 'MCFormatError', 'load_mc', 'requests_for', 'scored_choices', 'leading_special_ids',
            'loglikelihoods', 'MCFormat', 'leaderboard_shots', 'with_format', 'load_jnli', 'bootstrap_ci', 'mc_scores',
            'evaluate_mc', 'paired_comparison', 'describe_set', 'shared_data_dir', 'mc_path', 'load_set',
-           'retention_items', 'require_lm_eval', 'leaderboard_task', 'lm_eval_task_config', 'lm_eval_task',
-           'lm_eval_requests', 'lm_eval_scores', 'general_passages', 'token_batch', 'token_log_probs', 'token_kl',
-           'kl_from_base']
+           'available_set', 'retention_items', 'require_lm_eval', 'leaderboard_task', 'lm_eval_task_config',
+           'lm_eval_task', 'lm_eval_requests', 'lm_eval_scores', 'general_passages', 'token_batch', 'token_log_probs',
+           'token_kl', 'kl_from_base']
 
 # %% ../nbs/07a_multiple_choice.ipynb #d76217cc
 @dataclass(frozen=True)
@@ -326,6 +326,14 @@ def load_set(spec: str, lang: str) -> list[MCItem]:
         return with_format(items, fmt, pool)  # shots drawn over the whole file, in order, before any subsample
     path = mc_path(spec, lang)
     return load_jnli(path) if spec == "jnli" else load_mc(path)
+
+def available_set(spec: str, lang: str, fallback: str = "") -> tuple[str, str]:
+    """(the set to score, a one-line notice or ""): `spec`, or `fallback` in its place when `spec` names a public set whose files are
+    not on this machine (a preset meant for machines with and without the shared folder)."""
+    if not fallback or spec not in MC_SETS and spec not in LEADERBOARD_SETS: return spec, ""
+    name, shots = LEADERBOARD_SETS[spec][:2] if spec in LEADERBOARD_SETS else (spec, None)
+    missing = [p for p in [shared_data_dir() / MC_SETS[name][0], *([shared_data_dir() / SHOT_FILES[shots]] if shots else [])] if not p.is_file()]
+    return (fallback, f"eval_mc_{lang}={spec!r}: {missing[0]} is not on this machine; scoring {fallback!r} (eval_mc_fallback) instead") if missing else (spec, "")
 
 def retention_items(spec: str, lang: str, n: int, seed: int = 0) -> list[MCItem]:
     "A seeded sample of `n` items (all of them if the set is smaller), in file order; a leaderboard set's items carry their format and shots."

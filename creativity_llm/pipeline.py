@@ -371,7 +371,7 @@ def check_config(cfg: RunConfig, here: bool = True, read_sources: bool = True) -
     elif cfg.judge_model: models.check_model_spec("judge_model", cfg.judge_model)
     graft.check_bands(cfg.graft_bands)
     scoring.check_reference(cfg.score_reference)
-    evaluation.check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja, cfg.eval_lm_eval_tasks)
+    evaluation.check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja, cfg.eval_lm_eval_tasks, cfg.eval_mc_fallback)
     cuda = cfg.device.startswith("cuda")
     if here and (cuda or (cfg.device == "auto" and cfg.lora_deepspeed)):  # asks torch (seconds to import) only where the answer needs it
         cuda = models.pick_device(cfg.device).type == "cuda"  # and 'cuda' on a machine without one is an error now, not in stage 00
