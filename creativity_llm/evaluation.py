@@ -433,8 +433,8 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         spec, notice = available_set(spec, lang, cfg.eval_mc_fallback)
         if notice: log(f"[07] {notice}")
         items = retention_items(spec, lang, cfg.eval_mc_items, cfg.seed)
-        key = ["fast path", requests_for(items, lang), [(it.id, it.label, scored_choices(it)) for it in items], dtype, cfg.eval_batch_size]
-        ret[lang] = retention(models, kept, lambda m: evaluate_mc(m, models.tok, items, lang, cfg.eval_batch_size, progress), key, identities, ret_cache)
+        key = ["fast path", requests_for(items, lang), [(it.id, it.label, scored_choices(it)) for it in items], dtype, cfg.eval_batch_size, cfg.eval_batch_tokens]
+        ret[lang] = retention(models, kept, lambda m: evaluate_mc(m, models.tok, items, lang, cfg.eval_batch_size, progress, cfg.eval_batch_tokens), key, identities, ret_cache)
         sets[lang] = describe_set(spec) + (f" ({notice})" if notice else "")
         if len({it.subject for it in items}) > 1:  # JMMLU: a figure per subject, as its papers give them
             by_subject[lang] = per_category([{"model": n, "category": it.subject, "acc": float(r["pred"] == r["label"])}
@@ -516,6 +516,7 @@ class EvalConfig(StageConfig):
     eval_mc_fallback: str = knob("retention set scored in place of a public one whose files are not on this machine, with a one-line notice; '' makes a missing set an error", "")
     eval_lm_eval_tasks: str = knob("lm-eval tasks run by lm-evaluation-harness itself into the same tables (comma-separated): a leaderboard set's name or a local task YAML; '' for none", "")
     eval_batch_size: int = knob("questions per batch in multiple-choice scoring (and texts per batch, at most 8, in the KL measurement)", 64)
+    eval_batch_tokens: int = knob("at most this many packed positions (a context with its choices) per multiple-choice batch, fewer questions if need be; 0: no limit (a GPU)", 1024)
     eval_dtype: str = knob("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
     eval_kl_passages: int = knob("held-out general passages per language for the KL forgetting measure", 16)
     eval_max_new_tokens: int = knob("tokens each model may write per answer to a held-out or MT-Bench prompt", 48)
@@ -534,7 +535,7 @@ class EvalConfig(StageConfig):
         require(self.eval_dtype in INFERENCE_DTYPES, "eval_dtype", self.eval_dtype, "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
         for k in ("eval_mc_items", "eval_batch_size", "eval_max_new_tokens", "judge_max_new_tokens", "judge_max_attempts"):
             require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases"):
+        for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases", "eval_batch_tokens"):
             require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         require(self.eval_mt_bench_lang in ("en", "ja"), "eval_mt_bench_lang", self.eval_mt_bench_lang, "'en' or 'ja'")
 

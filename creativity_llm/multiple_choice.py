@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_multiple_choice.ipynb #ffbc8b1d
 from __future__ import annotations
-import copy, json, os, random
+import json, os, random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -103,59 +103,79 @@ def _logits(model, hidden):
     cap = getattr(model.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
 
-def _length_chunks(lengths: list[int], waste: float = 1.5) -> list[list[int]]:
-    "Indices grouped longest first so that each group, padded to its longest member, holds at most `waste` times its real tokens."
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    chunks, real = [], 0
-    for i in order:
-        if chunks and lengths[chunks[-1][0]] * (len(chunks[-1]) + 1) <= waste * (real + lengths[i]):
-            chunks[-1].append(i); real += lengths[i]
-        else: chunks.append([i]); real = lengths[i]
-    return chunks
+def _packed(ctx_len: int, fed: list[int]) -> tuple[list[int], list[tuple[int, int]]]:
+    """A context of `ctx_len` tokens followed by each choice's fed tokens (`fed[j]` of them), packed into one row: each position's
+    position id, and each span's (start, end). A choice sees the whole context and its own earlier tokens, never another choice."""
+    pos, spans, s = list(range(ctx_len)), [], ctx_len
+    for n in fed: pos += range(ctx_len, ctx_len + n); spans.append((s, s + n)); s += n
+    return pos, spans
+
+def _attention_masks(model, rows: list[tuple[int, list[tuple[int, int]]]], width: int, positions, dtype):
+    """The additive 4D attention mask of a batch of packed rows (context causal; each choice's span causal, on top of the whole context);
+    for a model with sliding-window layers, {layer type: mask}, the window applied to the sliding layers' mask (by position id)."""
+    import torch
+    allowed = torch.zeros(len(rows), width, width, dtype=torch.bool)
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    for r, (ctx_len, spans) in enumerate(rows):
+        allowed[r, :ctx_len, :ctx_len] = causal[:ctx_len, :ctx_len]
+        for s, e in spans: allowed[r, s:e, :ctx_len] = True; allowed[r, s:e, s:e] = causal[:e - s, :e - s]
+        end = spans[-1][1] if spans else ctx_len
+        allowed[r, range(end, width), range(end, width)] = True  # a padding position sees itself: no row without a key
+    allowed = allowed.to(positions.device)
+    additive = lambda m: torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, torch.finfo(dtype).min)[:, None]
+    types = set(getattr(model.config, "layer_types", None) or ())
+    window = getattr(model.config, "sliding_window", None)
+    if "sliding_attention" not in types or not window: return additive(allowed)
+    near = (positions[:, :, None] - positions[:, None, :]) < window
+    return {"full_attention": additive(allowed), "sliding_attention": additive(allowed & near)}
 
 @inference_mode
-def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int = 16, progress: bool = True) -> np.ndarray:
-    "Summed log-probability of each continuation given its context (float64 array, in request order); `batch_size` counts distinct contexts."
+def loglikelihoods(model, tok, requests: list[tuple[str, str]], batch_size: int = 16, progress: bool = True, logit_rows: int = 256,
+                   batch_tokens: int = 0) -> np.ndarray:
+    """Summed log-probability of each continuation given its context (float64 array, in request order); a batch holds `batch_size` distinct
+    contexts, fewer where they would pass `batch_tokens` packed positions (0: no limit). One decoder pass per batch: each context packed
+    with its choices (`_packed`), the vocabulary projection applied only where a choice token is predicted, `logit_rows` positions at a time."""
     import torch
     ctx_ids, conts = {}, {}  # context -> its tokens; context -> [(request index, continuation tokens)]
     prefix = leading_special_ids(tok)  # once, not per request
     for i, (c, x) in enumerate(requests):
         full, n = _encode(tok, c, x, prefix)
         ctx_ids.setdefault(c, full[:-n]); conts.setdefault(c, []).append((i, full[-n:]))
-    contexts = sorted(conts, key=lambda c: -len(ctx_ids[c]) - max(len(t) for _, t in conts[c]))
+    packed_len = {c: len(ctx_ids[c]) + sum(len(t) - 1 for _, t in conts[c]) for c in conts}  # a continuation's last token is only predicted, never fed
+    contexts = sorted(conts, key=lambda c: -packed_len[c])
     out, dev, decoder = np.zeros(len(requests)), model.device, model.get_decoder()
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     size = -(-len(contexts) // -(-len(contexts) // batch_size)) if contexts else 1  # equal batches: no small tail batch
-    starts = range(0, len(contexts), size)
-    for s in progress_bar(starts, desc="log-likelihood", unit="batch", disable=not progress or len(starts) < 2):
-        batch = contexts[s:s + size]
-        width = max(len(ctx_ids[c]) for c in batch)
-        ids = torch.tensor([[pad] * (width - len(ctx_ids[c])) + ctx_ids[c] for c in batch], device=dev)
-        att = torch.tensor([[0] * (width - len(ctx_ids[c])) + [1] * len(ctx_ids[c]) for c in batch], device=dev)
-        o = decoder(input_ids=ids, attention_mask=att, position_ids=(att.cumsum(-1) - 1).clamp(min=0), use_cache=True)
-        rows = [(g, i, t) for g, c in enumerate(batch) for i, t in conts[c]]  # one row per choice
-        g_ = torch.tensor([g for g, _, _ in rows], device=dev)
-        first = torch.tensor([t[0] for _, _, t in rows], device=dev)
-        lp = torch.log_softmax(_logits(model, o.last_hidden_state[:, -1]), -1)[g_, first].double().cpu().numpy()
-        cache = o.cache
-        longer = [r for r, (_, _, t) in enumerate(rows) if len(t) > 1]  # one-token continuations: the first pass scored them
-        for chunk in _length_chunks([len(rows[r][2]) - 1 for r in longer]):
-            chunk = [longer[c] for c in chunk]
-            sub = [rows[r] for r in chunk]
-            longest = len(sub[0][2]) - 1  # a continuation's last token is only predicted, never fed
-            c_cache = copy.deepcopy(cache)
-            c_cache.batch_select_indices(g_[chunk])  # each context's keys and values, once per choice
-            cids = torch.tensor([t[:-1] + [pad] * (longest - len(t) + 1) for _, _, t in sub], device=dev)
-            catt = torch.tensor([[1] * (len(t) - 1) + [0] * (longest - len(t) + 1) for _, _, t in sub], device=dev)
-            cpos = att.sum(-1)[g_[chunk], None] + torch.arange(longest, device=dev)
-            h = decoder(input_ids=cids, attention_mask=torch.cat([att[g_[chunk]], catt], 1), position_ids=cpos,
-                        cache=c_cache, use_cache=True).last_hidden_state
-            r_, p_ = torch.tensor([(k, p) for k, (_, _, t) in enumerate(sub) for p in range(len(t) - 1)], device=dev).T
-            targets = torch.tensor([t[p + 1] for _, _, t in sub for p in range(len(t) - 1)], device=dev)
-            rest = torch.log_softmax(_logits(model, h[r_, p_]), -1).gather(1, targets[:, None])[:, 0]
-            np.add.at(lp, np.asarray(chunk)[r_.cpu().numpy()], rest.double().cpu().numpy())
-        for r, (_, i, _) in enumerate(rows): out[i] = lp[r]
+    batches, s = [], 0
+    while s < len(contexts):  # the widest context first: it sets the batch's width
+        n = min(size, max(1, batch_tokens // packed_len[contexts[s]])) if batch_tokens else size
+        batches.append(contexts[s:s + n]); s += n
+    for batch in progress_bar(batches, desc="log-likelihood", unit="batch", disable=not progress or len(batches) < 2):
+        width = packed_len[batch[0]]
+        ids, pos, rows, wanted = [], [], [], []  # wanted: (batch row, position, target token, request index)
+        for r, c in enumerate(batch):
+            ctx = ctx_ids[c]
+            p, spans = _packed(len(ctx), [len(t) - 1 for _, t in conts[c]])
+            seq = ctx + [tok_ for _, t in conts[c] for tok_ in t[:-1]]
+            ids.append(seq + [pad] * (width - len(seq))); pos.append(p + [0] * (width - len(p))); rows.append((len(ctx), spans))
+            for (i, t), (a, _) in zip(conts[c], spans):  # t[0] from the context's last position, t[k + 1] from where t[k] was fed
+                wanted += [(r, len(ctx) - 1, t[0], i)] + [(r, a + k, t[k + 1], i) for k in range(len(t) - 1)]
+        positions = torch.tensor(pos, device=dev)
+        h = decoder(input_ids=torch.tensor(ids, device=dev), position_ids=positions, use_cache=False,
+                    attention_mask=_attention_masks(model, rows, width, positions, model.dtype)).last_hidden_state
+        at = sorted({(r, p) for r, p, _, _ in wanted})  # the context's last position serves every choice: projected once
+        index = {rp: k for k, rp in enumerate(at)}
+        lp = np.zeros(len(wanted))
+        for a in range(0, len(at), logit_rows):
+            chunk = at[a:a + logit_rows]
+            r_, p_ = torch.tensor(chunk, device=dev).T
+            logprobs = torch.log_softmax(_logits(model, h[r_, p_]), -1)
+            sel = [(w, index[(r, p)] - a, t) for w, (r, p, t, _) in enumerate(wanted) if a <= index[(r, p)] < a + logit_rows]
+            w_, k_, t_ = (torch.tensor(v, device=dev) for v in zip(*sel))
+            lp[w_.cpu().numpy()] = logprobs[k_, t_].double().cpu().numpy()
+        np.add.at(out, [i for _, _, _, i in wanted], lp)
     return out
+
 
 # %% ../nbs/07a_multiple_choice.ipynb #64037188
 @dataclass(frozen=True)
@@ -252,9 +272,9 @@ def mc_scores(ids: list[str], labels: list[int], choices: list[tuple[str, ...]],
     return {"n": len(rows), "acc": acc[0], "acc_ci": acc[1:], "acc_norm": acc_norm[0], "acc_norm_ci": acc_norm[1:],
             "acc_bytes": acc_bytes[0], "acc_bytes_ci": acc_bytes[1:], "chance": chance, "items": rows}
 
-def evaluate_mc(model, tok, items: list[MCItem], lang: str = "en", batch_size: int = 16, progress: bool = True) -> dict:
+def evaluate_mc(model, tok, items: list[MCItem], lang: str = "en", batch_size: int = 16, progress: bool = True, batch_tokens: int = 0) -> dict:
     "`mc_scores` of `items`, scored by `loglikelihoods`."
-    ll = loglikelihoods(model, tok, requests_for(items, lang), batch_size, progress)
+    ll = loglikelihoods(model, tok, requests_for(items, lang), batch_size, progress, batch_tokens=batch_tokens)
     ends = np.cumsum([len(it.choices) for it in items])
     return mc_scores([it.id for it in items], [it.label for it in items], [scored_choices(it) for it in items], np.split(ll, ends[:-1]) if items else [])
 
