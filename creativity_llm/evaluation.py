@@ -28,10 +28,11 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 
 # %% auto #0
 __all__ = ['REPORT', 'SUMMARY', 'RETENTION_VERSION', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'lm_eval_specs',
-           'lm_eval_label', 'retention', 'retention_rows', 'heldout_prompts', 'model_identities', 'answer_prompts',
-           'creativity_scores', 'rater_scores', 'per_category', 'judge_generator', 'judge_cases', 'judge_answers',
-           'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention', 'plot_per_category', 'plot_per_epoch',
-           'epoch_series', 'write_report', 'run_eval', 'EvalConfig', 'eval_metrics', 'plan_eval']
+           'lm_eval_label', 'retention', 'retention_item_rows', 'accuracies', 'retention_rows', 'heldout_prompts',
+           'model_identities', 'answer_prompts', 'creativity_scores', 'rater_scores', 'per_category', 'judge_generator',
+           'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention',
+           'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report', 'run_eval', 'EvalConfig',
+           'eval_metrics', 'plan_eval']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
@@ -80,6 +81,15 @@ def retention(models: ModelSet, names: list[str], score, key=None, identities: d
             right = lambda r: [float(x[pred] == x["label"]) for x in r["items"]]
             res[name][f"{key}_vs_base"] = paired_comparison(right(res["base"]), right(res[name]))
     return res
+
+def retention_item_rows(label: str, spec: str, per_model: dict[str, dict]) -> list[dict]:
+    "`retention.parquet`'s rows of one set: each model's prediction and per-choice log-likelihoods on each item."
+    return [{"lang": label, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm", "pred_bytes")}, "loglik": json.dumps(r["loglik"])}
+            for n, res in per_model.items() for r in res["items"]]
+
+def accuracies(per_model: dict[str, dict]) -> str:
+    "One set's accuracies, for the stage's log."
+    return ", ".join(f"{n} acc {r['acc']:.3f} / norm {r['acc_norm']:.3f}" for n, r in per_model.items())
 
 def retention_rows(results: dict[str, dict]) -> list[dict]:
     "Flat summary rows {lang, model, n, acc, CI, acc_norm, CI, acc_bytes, CI, chance, deltas vs base}."
@@ -439,10 +449,9 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         if len({it.subject for it in items}) > 1:  # JMMLU: a figure per subject, as its papers give them
             by_subject[lang] = per_category([{"model": n, "category": it.subject, "acc": float(r["pred"] == r["label"])}
                                              for n in kept for it, r in zip(items, ret[lang][n]["items"])], "acc", cfg.seed)
-        item_rows += [{"lang": lang, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm", "pred_bytes")}, "loglik": json.dumps(r["loglik"])}
-                      for n in kept for r in ret[lang][n]["items"]]
+        item_rows += retention_item_rows(lang, spec, ret[lang])
         if cfg.eval_kl_passages: kl[lang] = kl_from_base(models, kept, general_passages(items, cfg.eval_kl_passages), cfg.eval_batch_size, cfg.seed)
-        log(f"[07] retention {lang} ({len(items)} items of {spec}): " + ", ".join(f"{n} acc {ret[lang][n]['acc']:.3f} / norm {ret[lang][n]['acc_norm']:.3f}" for n in kept)
+        log(f"[07] retention {lang} ({len(items)} items of {spec}): " + accuracies(ret[lang])
             + (" | KL " + ", ".join(f"{n} {v['kl']:.4f}" for n, v in kl[lang].items() if n != "base") if lang in kl else ""))
     for spec in lm_eval_specs(cfg.eval_lm_eval_tasks):  # the same tables, computed by lm-eval itself
         task = lm_eval_task(spec, out / ".cache" / "lm_eval")
@@ -452,9 +461,8 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         ret[label] = retention(models, kept, lambda m: lm_eval_scores(m, models.tok, task, limit, cfg.eval_batch_size), key, identities, ret_cache)
         sets[label] = (f"task `{task.config.task}` run by lm-evaluation-harness {require_lm_eval().__version__} itself (`HFLM` given each model object, the adapter active), "
                        f"on the first {limit or docs} of its {docs} documents" + (f"; {describe_set(spec)}" if spec in LEADERBOARD_SETS else f", defined in `{spec}`"))
-        item_rows += [{"lang": label, "set": spec, "model": n, **{k: r[k] for k in ("id", "label", "pred", "pred_norm", "pred_bytes")}, "loglik": json.dumps(r["loglik"])}
-                      for n in kept for r in ret[label][n]["items"]]
-        log(f"[07] {label} ({limit or docs} documents): " + ", ".join(f"{n} acc {ret[label][n]['acc']:.3f} / norm {ret[label][n]['acc_norm']:.3f}" for n in kept))
+        item_rows += retention_item_rows(label, spec, ret[label])
+        log(f"[07] {label} ({limit or docs} documents): " + accuracies(ret[label]))
     ret_cache.close(); log(f"[07] retention cache: {ret_cache.summary()}")
     tick("retention", t)
 
