@@ -14,7 +14,7 @@ import numpy as np
 from .core import (ENGINE_KEYS, INFERENCE_DTYPES, LOCAL_MODEL_KEYS, SAMPLING_KEYS, STAGE_BY_ID, ConfigError, Manifest, StageConfig, StageContract,
                                  atomic_path, finite, json_sha256, knob, offered_models, require, stage_dir, tree_sha256, write_json)
 from .generate import MODEL_INFO, AnswerCache, Completion, OpenAIGenerator, TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
-from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench
+from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench, mt_bench_cases, mt_bench_messages
 from .lora import epoch_name, mode_key, tuned_adapters
 from .lora import offered_models as lora_offered_models  # the lesson cells' example
 from .models import ModelSet, load_model
@@ -30,9 +30,9 @@ if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotatio
 __all__ = ['REPORT', 'SUMMARY', 'RETENTION_VERSION', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'lm_eval_specs',
            'lm_eval_label', 'retention', 'retention_item_rows', 'accuracies', 'retention_rows', 'heldout_prompts',
            'model_identities', 'answer_prompts', 'creativity_scores', 'rater_scores', 'per_category', 'judge_generator',
-           'judge_cases', 'judge_answers', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'plot_retention',
-           'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report', 'run_eval', 'EvalConfig',
-           'eval_metrics', 'plan_eval']
+           'judge_cases', 'judge_answers', 'judge_noise', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
+           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report', 'run_eval',
+           'EvalConfig', 'eval_metrics', 'plan_eval']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
@@ -206,13 +206,34 @@ def judge_cases(answers: list[dict], prompts: list[dict]) -> list[dict]:
     return [{"id": f"{a['model']}|{a['id']}", "model": a["model"], "prompt_id": a["id"], "category": a["category"], "lang": a["lang"],
              "question": by_id[a["id"]]["instruction"], "answer": a["answer"], "reference": by_id[a["id"]]["reference"]} for a in answers]
 
-def judge_answers(gen, cases: list[dict], max_attempts: int = 2, fmt: str = "json", prompts=None, retry_temperature: float | None = 0.7, prefill: str = "") -> list[dict]:
-    "Each case with its verdict (score or None), attempts and failure reason; cases are judged in their own language."
-    out = []
+def judge_answers(gen, cases: list[dict], max_attempts: int = 2, fmt: str = "json", prompts=None, retry_temperature: float | None = 0.7, prefill: str = "",
+                  repeats: int = 1, temperature: float = 0.7) -> list[dict]:
+    """Each case with its verdict (score or None; with `repeats` r > 1 the mean of r verdicts sampled at `temperature`, their scores and spread),
+    attempts and failure reason; cases are judged in their own language."""
+    out, sampled = [], {"temperature": temperature} if repeats > 1 else {}
     for lang in sorted({c["lang"] for c in cases}):
         mine = [c for c in cases if c["lang"] == lang]
-        results = judge(gen, mine, fmt=fmt, lang=lang, prompts=prompts, max_attempts=max_attempts, retry_temperature=retry_temperature, prefill=prefill)
-        out += [{**c, "score": r.score, "attempts": r.attempts, "how": r.how, "error": r.error, "reply": r.replies[-1] if r.replies else ""} for c, r in zip(mine, results)]
+        results = judge(gen, mine, fmt=fmt, lang=lang, prompts=prompts, max_attempts=max_attempts, retry_temperature=retry_temperature, prefill=prefill,
+                        repeats=repeats, **sampled)
+        out += [{**c, "score": r.score, "attempts": r.attempts, "how": r.how, "error": r.error, "reply": r.replies[-1] if r.replies else "",
+                 "repeat_scores": r.repeat_scores, "spread": r.spread} for c, r in zip(mine, results)]
+    return out
+
+def judge_noise(judged: list[dict], seed: int = 0) -> list[dict]:
+    """Per tuned model, on the verdicts it and the base both got (same prompt, same turn): the mean score's difference from the base with its paired
+    bootstrap interval, beside the judge's own noise — the mean spread of one verdict over its repeats, and the standard error the judge's sampling
+    alone gives that difference, sqrt(Σᵢ (s²ₘᵢ/rₘᵢ + s²ᵦᵢ/rᵦᵢ)) / n."""
+    at = {(j["model"], j["prompt_id"], j.get("turn", 1)): j for j in judged if j["score"] is not None}
+    out = []
+    for model in dict.fromkeys(j["model"] for j in judged):
+        keys = [k[1:] for k in at if k[0] == model and ("base", *k[1:]) in at] if model != "base" else []
+        if not keys: continue
+        pairs = [(at[(model, *k)], at[("base", *k)]) for k in keys]
+        delta, lo, hi = bootstrap_ci([m["score"] - b["score"] for m, b in pairs], seed=seed)
+        noise = lambda j: (j.get("spread") or 0.0) ** 2 / sum(s is not None for s in j.get("repeat_scores") or [j["score"]])
+        spreads = [j["spread"] for p in pairs for j in p if j.get("spread") is not None]
+        out.append({"model": model, "n": len(pairs), "delta": delta, "delta_lo": lo, "delta_hi": hi, "judge_spread": float(np.mean(spreads)) if spreads else None,
+                    "judge_se": float(np.sqrt(sum(noise(m) + noise(b) for m, b in pairs)) / len(pairs)) if spreads else None})
     return out
 
 # %% ../nbs/07_eval.ipynb #c8ecdaaf
@@ -233,8 +254,8 @@ def judge_bias(gen, judged: list[dict], n_injection: int, max_attempts: int = 2,
 # %% ../nbs/07_eval.ipynb #9addf88e
 MT_BENCH_FILES = {  # lang: (questions, reference answers, judge prompts), under the shared data folder
     "en": ("mt_bench_en/question.jsonl", "mt_bench_en/reference_answer/gpt-4.jsonl", "mt_bench_en/judge_prompts.jsonl"),
-    "ja": ("mt_bench_ja/question_full.jsonl", "mt_bench_ja/reference_answer/base-gpt4o-with-human-annotation.jsonl", "mt_bench_ja/judge_ja_prompts.jsonl"),
-}
+    "ja": ("mt_bench_ja/question_full.jsonl", "mt_bench_ja/reference_answer/base-gpt4o-with-human-annotation.jsonl", "mt_bench_ja/judge_ja_prompts_llm-jp-judge_v1.yaml"),
+}  # Japanese: llm-jp-judge's prompts (the Nejumi leaderboard's mtbench_ja_prompt:v1), the one source with multi-turn prompts
 
 def mt_bench_sample(lang: str, n: int) -> tuple[list[dict], dict]:
     "`n` MT-Bench questions taken round-robin over the categories, and the judge prompts."
@@ -250,17 +271,27 @@ def mt_bench_sample(lang: str, n: int) -> tuple[list[dict], dict]:
 
 def mt_bench_eval(models: ModelSet, names: list[str], cfg: RunConfig, gen, lang: str, n: int, cache: AnswerCache | None = None,
                   identities: dict[str, str] | None = None) -> list[dict]:
-    "Turn-1 answers of each model to `n` MT-Bench questions, graded by the judge: rows {model, id, category, answer, score, ...}."
+    """Each model's answers to `n` MT-Bench questions, both turns (the second asked after the model's own first answer), graded by the judge
+    turn by turn: rows {model, id, category, turn, answer, score, ...}."""
     questions, prompts = mt_bench_sample(lang, n)
-    qs = [{"id": str(q["question_id"]), "task": "mt-bench", "category": q["category"], "lang": lang,
-           "messages": [{"role": "user", "content": q["turns"][0]}]} for q in questions]
-    answers = answer_prompts(models, names, qs, cfg, cache=cache, identities=identities)
     by_id = {str(q["question_id"]): q for q in questions}
-    cases = [{"id": f"{a['model']}|{a['id']}", "model": a["model"], "prompt_id": a["id"], "category": a["category"], "lang": lang,
-              "question": by_id[a["id"]]["turns"][0], "answer": a["answer"],
-              "reference": (by_id[a["id"]].get("reference") or [None])[0]} for a in answers]
+    asked = lambda i, msgs: {"id": i, "task": "mt-bench", "category": by_id[i]["category"], "lang": lang, "messages": msgs}
+    first = answer_prompts(models, names, [asked(i, [{"role": "user", "content": q["turns"][0]}]) for i, q in by_id.items()], cfg, cache=cache, identities=identities)
+    second = []
+    for name in names:  # each model's second question follows its own first answer
+        second += answer_prompts(models, [name], [asked(a["id"], [{"role": "user", "content": by_id[a["id"]]["turns"][0]}, {"role": "assistant", "content": a["answer"]},
+                                                                 {"role": "user", "content": by_id[a["id"]]["turns"][1]}]) for a in first if a["model"] == name],
+                                 cfg, cache=cache, identities=identities)
+    cases = []
+    for name in names:
+        turns = {by_id[a["id"]]["question_id"]: [a["answer"]] for a in first if a["model"] == name}
+        for a in second:
+            if a["model"] == name: turns[by_id[a["id"]]["question_id"]].append(a["answer"])
+        for turn in (1, 2):
+            cases += [{**c, "id": f"{name}|{c['id']}|{turn}", "model": name, "prompt_id": str(c["id"]), "turn": turn, "lang": lang}
+                      for c in mt_bench_cases(questions, turns, turn)]
     prefill = cfg.judge_prefill.replace('{"score":', "Rating: [[") if cfg.judge_prefill else ""  # the same nudge in MT-Bench's format
-    return judge_answers(gen, cases, cfg.judge_max_attempts, "mtbench", prompts, cfg.temperature, prefill)
+    return judge_answers(gen, cases, cfg.judge_max_attempts, "mtbench", prompts, cfg.temperature, prefill, cfg.judge_repeats, cfg.judge_temperature)
 
 # %% ../nbs/07_eval.ipynb #34df1e5e
 def _bars(ax, groups: list[str], series: dict[str, list[tuple]], ylabel: str, title: str):
@@ -353,6 +384,16 @@ def _category_table(rows: list[dict], first: str = "category") -> str:
     cell = lambda r: f"{_ci(r['mean'], r['lo'], r['hi'], '{:.2f}')} (n={r['scored']}" + (f", {r['failures']} failed" if r["failures"] else "") + ")"
     return _table([first, *models], [[c, *[cell(at[(m, c)]) if (m, c) in at else "–" for m in models]] for c in cats])
 
+def _noise_section(res: dict) -> list[str]:
+    "The judge's own noise beside the differences between models, when verdicts were repeated."
+    if res.get("judge_repeats", 1) < 2 or not res.get("judge_noise"): return []
+    rows = [[where, r["model"], r["n"], _ci(r["delta"], r["delta_lo"], r["delta_hi"], "{:+.2f}"), _or_dash(r["judge_spread"]), _or_dash(r["judge_se"])]
+            for where, per in res["judge_noise"].items() for r in per]
+    return ["## The judge's own noise", "", f"Every verdict was asked for {res['judge_repeats']} times (`judge_repeats`), sampled with distinct seeds; its score is the mean. "
+            "Δ is the model's mean score minus the base's on the same prompts (paired bootstrap 95% interval); the spread is a verdict's standard deviation over its "
+            "repeats, averaged; the judge's SE is the standard error that the judge's sampling alone gives Δ. A Δ within about two of those is the judge's noise, not the models'.", "",
+            _table(["prompts", "model", "pairs", "Δ judge score vs base", "judge spread (SD per verdict)", "judge's SE of Δ"], rows), ""]
+
 def write_report(run_dir, res: dict) -> Path:
     "`07_eval/report.md` from the stage's results `res` and the run's manifest."
     run_dir = Path(run_dir)
@@ -391,7 +432,10 @@ def write_report(run_dir, res: dict) -> Path:
           + (" — a local judge, perhaps a small one: read its failure count and the bias checks below before its scores." if res["judge"].startswith(("local ", "the base model")) else "."), "",
           _category_table(res["judge_by_category"]) if res["judge_by_category"] else "(nothing judged)", "", fig("per_category"), ""]
     if res["mt_bench_by_category"]:
-        L += ["## MT-Bench (turn 1)", "", _category_table(res["mt_bench_by_category"]), ""]
+        L += ["## MT-Bench", "", "Each model answers the first question, then the second with its own first answer in the conversation; the judge grades each turn 1–10 "
+              "(FastChat's single-answer prompts, the multi-turn ones for turn 2; Japanese: llm-jp-judge's), reported apart as the leaderboards report them.", ""]
+        for turn, rows in res["mt_bench_by_category"].items(): L += [f"{turn.capitalize()}:", "", _category_table(rows), ""]
+    L += _noise_section(res)
     if res["per_epoch"]:
         L += ["## Scores per epoch", "", _table(["mode", "epoch", "model", "judge", "creativity"], [[r["mode"], r["epoch"], r["model"], _ci(r["judge"], r["judge_lo"], r["judge_hi"], "{:.2f}"),
                                                                                               _ci(r["creativity"], r["creativity_lo"], r["creativity_hi"])] for r in res["per_epoch"]]), "", fig("per_epoch"), ""]
@@ -478,7 +522,8 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
         creative, rater_desc, ratings = rater_scores(cfg, run_dir, models, creative, {p["id"]: p["instruction"] for p in prompts}, identities["base"], progress, log)
         tick("rater", t); t = time.perf_counter()
     gen, judge_desc = judge_generator(cfg, models, progress, judge_cache, identities["base"])
-    judged = judge_answers(gen, judge_cases(answers, prompts), cfg.judge_max_attempts, retry_temperature=cfg.temperature, prefill=cfg.judge_prefill) if answers else []
+    judged = judge_answers(gen, judge_cases(answers, prompts), cfg.judge_max_attempts, retry_temperature=cfg.temperature, prefill=cfg.judge_prefill,
+                           repeats=cfg.judge_repeats, temperature=cfg.judge_temperature) if answers else []
     tick("judge", t); t = time.perf_counter()
     final_judged = [j for j in judged if j["model"] in names]
     bias = judge_bias(gen, final_judged, cfg.judge_injection_cases, cfg.judge_max_attempts, cfg.seed, cfg.temperature, cfg.judge_prefill) if final_judged else {}
@@ -496,7 +541,8 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
            "rater_summary": rating_summary(ratings, [c["creativity"] for c in creative], seed=cfg.seed) if ratings else {},
            "judge_by_category": per_category(final_judged, "score", cfg.seed),
            "judge_failures": sum(j["score"] is None for j in judged), "judged": len(judged),
-           "mt_bench_by_category": per_category(mt, "score", cfg.seed) if mt else [],
+           "mt_bench_by_category": {f"turn {t}": per_category([r for r in mt if r["turn"] == t], "score", cfg.seed) for t in (1, 2)} if mt else {},
+           "judge_repeats": cfg.judge_repeats, "judge_noise": {k: judge_noise(rows, cfg.seed) for k, rows in (("held-out prompts", final_judged), ("MT-Bench", mt)) if rows},
            "per_epoch": epoch_series(judged, creative, epochs, cfg.seed), "bias": bias}
     _write_parquet(out / "retention.parquet", item_rows)
     _write_parquet(out / "answers.parquet", creative + [a for a in answers if a["task"] != "creativity"])
@@ -528,7 +574,7 @@ class EvalConfig(StageConfig):
     eval_dtype: str = knob("dtype of the models stage 07 scores, generates and judges with: 'auto-inference' (bf16 on CUDA and on CPUs with native bf16, else fp32) or as dtype", "auto-inference")
     eval_kl_passages: int = knob("held-out general passages per language for the KL forgetting measure", 16)
     eval_max_new_tokens: int = knob("tokens each model may write per answer to a held-out or MT-Bench prompt", 48)
-    eval_mt_bench: int = knob("MT-Bench questions (turn 1, spread over the categories) answered and judged per model; 0: none (needs the shared data)", 0)
+    eval_mt_bench: int = knob("MT-Bench questions (both turns, spread over the categories) answered and judged per model; 0: none (needs the shared data)", 0)
     eval_mt_bench_lang: str = knob("MT-Bench language: 'en' or 'ja'", "en")
     judge_model: str = knob("judge: a local model spec (empty: the run's base model with adapters off), or the model name at judge_url", "")
     judge_url: str = knob("OpenAI-compatible base URL of the judge (e.g. GPT-4o); when set, it is the judge", "")
@@ -536,16 +582,19 @@ class EvalConfig(StageConfig):
     judge_max_new_tokens: int = knob("tokens the judge may write per verdict (after the prefill)", 16)
     judge_prefill: str = knob("start of the judge's reply, read as part of it: keeps a small local judge to the format (empty: none, the seed's judgement-first order)", '{"score":')
     judge_max_attempts: int = knob("times an unparseable verdict is asked for in all (then counted as a failure)", 2)
+    judge_repeats: int = knob("times each verdict is asked for, sampled at judge_temperature when more than 1 (repeat k with seed + k·1000003): the mean is the score, the spread the judge's own noise", 1)
+    judge_temperature: float = knob("the judge's sampling temperature when judge_repeats > 1 (a single verdict is greedy)", 0.7)
     judge_injection_cases: int = knob("answers re-judged with an instruction to the judge appended (the injection check); 0: skip", 4)
     eval_rater: bool = knob("rate the held-out creativity answers' originality with the LLM rater too, beside the heuristic (the rater_* knobs)", False)
 
     def check(self):
         require(self.eval_dtype in INFERENCE_DTYPES, "eval_dtype", self.eval_dtype, "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
-        for k in ("eval_mc_items", "eval_batch_size", "eval_max_new_tokens", "judge_max_new_tokens", "judge_max_attempts"):
+        for k in ("eval_mc_items", "eval_batch_size", "eval_max_new_tokens", "judge_max_new_tokens", "judge_max_attempts", "judge_repeats"):
             require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
         for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases", "eval_batch_tokens"):
             require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         require(self.eval_mt_bench_lang in ("en", "ja"), "eval_mt_bench_lang", self.eval_mt_bench_lang, "'en' or 'ja'")
+        require(self.judge_repeats == 1 or self.judge_temperature > 0, "judge_temperature", self.judge_temperature, "above 0 when judge_repeats > 1 (greedy repeats agree)")
 
 
 # %% ../nbs/07_eval.ipynb #faa55a39
@@ -563,10 +612,24 @@ def plan_eval(cfg, counts: dict) -> dict:
     held, mean = counts["heldout_bound"], counts["lengths"]["creativity"].get("mean", 0.0)
     scored = sum(min(cfg.eval_mc_items, n) for n in check_retention_sets(cfg.eval_mc_en, cfg.eval_mc_ja, "", cfg.eval_mc_fallback).values())  # h100: every item
     rated = counts["heldout_creativity_bound"] * models if cfg.eval_rater else 0  # one forward pass each, counted as one generated token
-    return {"prompts": (held + cfg.eval_mt_bench) * models * 2 + cfg.judge_injection_cases + rated,
-            "prompt_tokens": held * models * (2 * mean + cfg.eval_max_new_tokens) + scored * (models + 1) * 4 * 100
+    answers = (held + 2 * cfg.eval_mt_bench) * models  # MT-Bench: both turns
+    verdicts = answers * cfg.judge_repeats + 2 * cfg.judge_injection_cases  # an injection case is judged clean and injected
+    mt = _mt_bench_tokens(cfg, counts["measure"]) * models if cfg.eval_mt_bench else 0
+    return {"prompts": answers + verdicts + rated,
+            "prompt_tokens": held * models * (mean + (mean + cfg.eval_max_new_tokens) * cfg.judge_repeats) + mt + scored * (models + 1) * 4 * 100
                              + rated * (counts["lengths"].get("rater_frame", {}).get("mean", 0.0) + mean + cfg.eval_max_new_tokens),
-            "generated_tokens": (held + cfg.eval_mt_bench) * models * (cfg.eval_max_new_tokens + cfg.judge_max_new_tokens) + rated, "trained_tokens": 0}
+            "generated_tokens": answers * cfg.eval_max_new_tokens + verdicts * cfg.judge_max_new_tokens + rated, "trained_tokens": 0}
+
+def _mt_bench_tokens(cfg, measure) -> int:
+    "Prompt tokens of one model's MT-Bench: both turns' questions (the second after a first answer at its limit) and their verdicts, each repeat."
+    try: questions, prompts = mt_bench_sample(cfg.eval_mt_bench_lang, cfg.eval_mt_bench)
+    except (OSError, ValueError) as e: raise ConfigError.of_key("eval_mt_bench", e) from None
+    a, total = cfg.eval_max_new_tokens, 0
+    for q in questions:
+        asked = measure([{"role": "user", "content": q["turns"][0]}]), measure([{"role": "user", "content": t} for t in q["turns"][:2]]) + a
+        judged = measure(mt_bench_messages(q, "", prompts)) + a, measure(mt_bench_messages(q, "", prompts, turn=2, first_answer="")) + 2 * a
+        total += sum(asked) + cfg.judge_repeats * sum(judged)
+    return total
 
 CONTRACT = StageContract(config=EvalConfig, outputs=(REPORT, SUMMARY, "retention.parquet", "answers.parquet", "judgements.parquet", "retention.png", "per_category.png", "per_epoch.png"),
                          run=run_eval, metrics=eval_metrics, plan=plan_eval,

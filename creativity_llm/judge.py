@@ -17,9 +17,10 @@ from .multiple_choice import bootstrap_ci
 if TYPE_CHECKING: import pandas as pd  # annotations only: pandas is imported where it is used
 
 # %% auto #0
-__all__ = ['JUDGE_PROMPTS', 'TAGS', 'NEED_REF_CATS', 'INJECTION', 'neutralise', 'judge_messages', 'JudgeFormatError',
-           'load_judge_prompts', 'load_answers', 'load_mt_bench', 'mt_bench_messages', 'mt_bench_cases', 'Verdict',
-           'parse_verdict', 'JudgeResult', 'judge', 'summarise_judgements', 'length_bias', 'injection_check']
+__all__ = ['JUDGE_PROMPTS', 'TAGS', 'NEED_REF_CATS', 'JUDGE_REPEAT_STRIDE', 'INJECTION', 'neutralise', 'judge_messages',
+           'JudgeFormatError', 'load_judge_prompts', 'load_answers', 'load_mt_bench', 'mt_bench_messages',
+           'mt_bench_cases', 'Verdict', 'parse_verdict', 'JudgeResult', 'judge', 'summarise_judgements', 'length_bias',
+           'injection_check']
 
 # %% ../nbs/07b_judge.ipynb #61ab425f
 JUDGE_PROMPTS = {
@@ -100,12 +101,28 @@ def _qid(row, where):
     return q
 
 def load_judge_prompts(path) -> dict[str, dict]:
-    "FastChat judge prompts (`judge_prompts.jsonl`), by name."
+    "FastChat judge prompts (`judge_prompts.jsonl`), or llm-jp-judge's YAML of them (name: system_prompt, prompt_template, regex), by name."
+    if Path(path).suffix in (".yaml", ".yml"): return _yaml_prompts(Path(path))
     out = {}
     for where, row in _jsonl(path):
         for k in ("name", "type", "system_prompt", "prompt_template", "output_format"): _str_field(row, k, where)
         if row["name"] in out: raise JudgeFormatError(f"{where}: field 'name': '{row['name']}' appears twice")
         out[row["name"]] = row
+    return out
+
+def _yaml_prompts(path: Path) -> dict[str, dict]:
+    "llm-jp-judge's prompt YAML in FastChat's shape; its prompts all ask for `[[rating]]`."
+    import yaml
+    try: doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e: raise JudgeFormatError(f"{path}: invalid YAML ({e})") from None
+    if not isinstance(doc, dict): raise JudgeFormatError(f"{path}: expected a mapping from prompt names to prompts")
+    out = {}
+    for name, row in doc.items():
+        where = f"{path}: prompt '{name}'"
+        if not isinstance(row, dict): raise JudgeFormatError(f"{where}: expected a mapping")
+        for k in ("system_prompt", "prompt_template"): _str_field(row, k, where)
+        out[str(name)] = {"name": str(name), "type": row.get("type", "single"), "system_prompt": row["system_prompt"],
+                          "prompt_template": row["prompt_template"], "output_format": "[[rating]]"}
     return out
 
 def load_answers(path) -> dict:
@@ -133,25 +150,43 @@ def load_mt_bench(path, reference_path=None) -> list[dict]:
     return out
 
 # %% ../nbs/07b_judge.ipynb #06f25ac5
-def mt_bench_messages(question: dict, answer: str, prompts: dict, reference: str | None = None) -> list[dict]:
-    "FastChat's single-answer grading messages for the first turn (reference-guided for `NEED_REF_CATS`)."
-    name = "single-math-v1" if question["category"] in NEED_REF_CATS else "single-v1"
+def mt_bench_messages(question: dict, answer: str, prompts: dict, reference: str | None = None, turn: int = 1, first_answer: str | None = None) -> list[dict]:
+    """FastChat's single-answer grading messages (reference-guided for `NEED_REF_CATS`). Turn 1 grades `answer` to the first question; turn 2
+    grades `answer` to the second, after `first_answer` (the model's own answer to the first), with the `-multi-turn` prompts."""
+    if turn not in (1, 2): raise ValueError(f"turn must be 1 or 2, got {turn!r}")
+    name = ("single-math-v1" if question["category"] in NEED_REF_CATS else "single-v1") + ("-multi-turn" if turn == 2 else "")
     if name not in prompts: raise KeyError(f"judge prompt '{name}' missing (have: {', '.join(prompts)})")
     p, kw = prompts[name], {}
-    if name == "single-math-v1":
-        ref = reference if reference is not None else (question.get("reference") or [None])[0]
-        if ref is None: raise ValueError(f"question {question.get('question_id')!r} ({question['category']}) needs a reference answer for '{name}'")
-        kw["ref_answer_1"] = ref
-    user = p["prompt_template"].format(question=question["turns"][0], answer=answer, **kw)
+    refs = question.get("reference") or []
+    if turn == 1:
+        if name == "single-math-v1":
+            ref = reference if reference is not None else (refs or [None])[0]
+            if ref is None: raise ValueError(f"question {question.get('question_id')!r} ({question['category']}) needs a reference answer for '{name}'")
+            kw["ref_answer_1"] = ref
+        user = p["prompt_template"].format(question=question["turns"][0], answer=answer, **kw)
+    else:
+        if len(question["turns"]) < 2: raise ValueError(f"question {question.get('question_id')!r} has no second turn")
+        if first_answer is None: raise ValueError(f"turn 2 of question {question.get('question_id')!r} needs the model's first answer")
+        if name.startswith("single-math"):
+            if len(refs) < 2: raise ValueError(f"question {question.get('question_id')!r} ({question['category']}) needs reference answers to both turns for '{name}'")
+            kw.update(ref_answer_1=refs[0], ref_answer_2=refs[1])
+        user = p["prompt_template"].format(question_1=question["turns"][0], question_2=question["turns"][1], answer_1=first_answer, answer_2=answer, **kw)
     return [{"role": "system", "content": p["system_prompt"]}, {"role": "user", "content": user}]
 
-def mt_bench_cases(questions: list[dict], answers: dict) -> list[dict]:
-    "Judge cases (first turn) from MT-Bench questions and a model's answers (question_id -> text or turns)."
+def mt_bench_cases(questions: list[dict], answers: dict, turn: int = 1) -> list[dict]:
+    """Judge cases of one turn from MT-Bench questions and a model's answers (question_id -> text or turns; turn 2 needs both turns).
+    A turn-2 case carries the first question, answer and reference (`question_1`, `answer_1`, `reference_1`) beside the second."""
     missing = [q["question_id"] for q in questions if q["question_id"] not in answers]
     if missing: raise KeyError(f"no answer for question_id {missing[:10]}{' ...' if len(missing) > 10 else ''}")
-    def first(a): return a[0] if isinstance(a, list) else a
-    return [{"id": q["question_id"], "category": q["category"], "question": q["turns"][0], "answer": first(answers[q["question_id"]]),
-             "reference": (q["reference"] or [""])[0]} for q in questions]
+    turns = lambda a: a if isinstance(a, list) else [a]
+    if turn == 1:
+        return [{"id": q["question_id"], "category": q["category"], "question": q["turns"][0], "answer": turns(answers[q["question_id"]])[0],
+                 "reference": (q["reference"] or [""])[0]} for q in questions]
+    short = [q["question_id"] for q in questions if len(q["turns"]) < 2 or len(turns(answers[q["question_id"]])) < 2]
+    if short: raise ValueError(f"turn 2 needs two question turns and two answer turns: question_id {short[:10]}")
+    refs = lambda q: (q["reference"] or []) + [""] * 2
+    return [{"id": q["question_id"], "category": q["category"], "turn": 2, "question_1": q["turns"][0], "answer_1": turns(answers[q["question_id"]])[0],
+             "reference_1": refs(q)[0], "question": q["turns"][1], "answer": turns(answers[q["question_id"]])[1], "reference": refs(q)[1]} for q in questions]
 
 # %% ../nbs/07b_judge.ipynb #5885a749
 @dataclass
@@ -291,9 +326,11 @@ def parse_verdict(text, fmt: str = "json", lo: float = 1, hi: float = 10) -> Ver
     return _lenient(t, lo, hi, truncated)
 
 # %% ../nbs/07b_judge.ipynb #db6d2e24
+JUDGE_REPEAT_STRIDE = 1_000_003  # repeat k judges with seed + k·stride: clear of the + attempt (retries) and + batch or + prompt offsets of one judging
+
 @dataclass
 class JudgeResult:
-    "The judgement of one case: `score` is None when every attempt failed (`error` says why)."
+    "The judgement of one case: `score` is None when every attempt failed (`error` says why); over repeats, the mean of those that gave one."
     id: object
     category: str
     score: float | None
@@ -303,31 +340,33 @@ class JudgeResult:
     error: str | None = None
     answer_chars: int = 0
     judgement: str = ""
+    repeat_scores: list = field(default_factory=list)  # each repeat's score (None: that repeat failed)
+    spread: float | None = None  # standard deviation of the repeats' scores (n − 1), when two or more gave one
 
 def _case_messages(c: dict, k: int, fmt: str, lang: str, prompts) -> list[dict]:
     for f in ("id", "question", "answer"):
         if f not in c: raise ValueError(f"case {k}: field '{f}' missing")
-    for f in ("question", "answer", "reference", "context", "category"):
+    for f in ("question", "answer", "reference", "context", "category", "question_1", "answer_1", "reference_1"):
         if f in c and c[f] is not None and not isinstance(c[f], str): raise ValueError(f"case {k} (id {c['id']!r}): field '{f}' must be a string")
     if fmt == "json": return judge_messages(c["question"], c["answer"], c.get("reference") or "", c.get("context") or "", lang, prompts)
     if prompts is None: raise ValueError("fmt='mtbench' needs prompts=load_judge_prompts(...)")
-    q = {"question_id": c["id"], "category": c.get("category") or "", "turns": [c["question"]]}
-    return mt_bench_messages(q, c["answer"], prompts, c.get("reference") or None)
+    if c.get("turn", 1) == 1:
+        q = {"question_id": c["id"], "category": c.get("category") or "", "turns": [c["question"]]}
+        return mt_bench_messages(q, c["answer"], prompts, c.get("reference") or None)
+    for f in ("question_1", "answer_1"):
+        if not isinstance(c.get(f), str): raise ValueError(f"case {k} (id {c['id']!r}): a turn-2 case needs field '{f}'")
+    refs = [c.get("reference_1"), c.get("reference")]
+    q = {"question_id": c["id"], "category": c.get("category") or "", "turns": [c["question_1"], c["question"]], "reference": refs if all(refs) else None}
+    return mt_bench_messages(q, c["answer"], prompts, turn=2, first_answer=c["answer_1"])
 
-def judge(generator, cases: list[dict], fmt: str = "json", lang: str = "en", prompts: dict | None = None,
-          max_attempts: int = 3, retry_temperature: float | None = None, prefill: str = "", **sampling) -> list[JudgeResult]:
-    """Grade every case with the judge `generator`; failed judgements are re-asked (only those) up to `max_attempts` in all, sampled at
-    `retry_temperature` if given. `prefill` starts the judge's reply (e.g. '{"score": '), which is then read as part of it."""
-    if fmt not in ("json", "mtbench"): raise ValueError(f"fmt must be 'json' or 'mtbench', got {fmt!r}")
-    if max_attempts < 1: raise ValueError("max_attempts must be at least 1")
-    msgs = [_case_messages(c, k, fmt, lang, prompts) + ([{"role": "assistant", "content": prefill}] if prefill else []) for k, c in enumerate(cases)]
+def _attempts(generator, msgs: list, cases: list[dict], fmt: str, max_attempts: int, retry_temperature, prefill: str, seed: int, own_seed: bool,
+              sampling: dict) -> list[JudgeResult]:
+    "One judging of every case, failures re-asked; attempt a passes `seed + a`, except a first attempt with `own_seed` (the generator's seed)."
     res = [JudgeResult(c["id"], c.get("category") or "", None, 0, answer_chars=len(c["answer"])) for c in cases]
     pending = list(range(len(cases)))
-    seed = sampling.pop("seed", None)
-    base = seed if seed is not None else getattr(getattr(generator, "sampling", None), "seed", 0)
     for attempt in range(max_attempts):
         if not pending: break
-        kw = {**sampling, "seed": base + attempt} if attempt or seed is not None else sampling
+        kw = sampling if attempt == 0 and own_seed else {**sampling, "seed": seed + attempt}
         if attempt and retry_temperature is not None: kw = {**kw, "temperature": retry_temperature}  # a greedy judge would repeat itself
         try:
             outs = list(generator([msgs[i] for i in pending], return_exceptions=True, **kw))
@@ -344,7 +383,33 @@ def judge(generator, cases: list[dict], fmt: str = "json", lang: str = "en", pro
             v = parse_verdict(out, fmt)
             r.score, r.how, r.error, r.judgement = v.score, v.how, v.error, v.judgement
         pending = [i for i in pending if res[i].score is None]
+    for r in res: r.repeat_scores = [r.score]
     return res
+
+def _over_repeats(rs: tuple[JudgeResult, ...]) -> JudgeResult:
+    "One case's repeats as one result: the mean score, the spread, every reply; a failed repeat is counted in `error`, not averaged."
+    got = [r.score for r in rs if r.score is not None]
+    first = next((r for r in rs if r.score is not None), rs[0])
+    errors = "; ".join(dict.fromkeys(r.error for r in rs if r.error))
+    failed = len(rs) - len(got)
+    return JudgeResult(rs[0].id, rs[0].category, float(np.mean(got)) if got else None, sum(r.attempts for r in rs), [x for r in rs for x in r.replies],
+                       first.how, (f"{failed} of {len(rs)} repeats failed: {errors}" if got else errors) if failed else None, rs[0].answer_chars,
+                       first.judgement, [r.score for r in rs], float(np.std(got, ddof=1)) if len(got) > 1 else None)
+
+def judge(generator, cases: list[dict], fmt: str = "json", lang: str = "en", prompts: dict | None = None, max_attempts: int = 3,
+          retry_temperature: float | None = None, prefill: str = "", repeats: int = 1, **sampling) -> list[JudgeResult]:
+    """Grade every case with the judge `generator`; failed judgements are re-asked (only those) up to `max_attempts` in all, sampled at
+    `retry_temperature` if given. `prefill` starts the judge's reply (e.g. '{"score": '), which is then read as part of it. With `repeats`
+    r > 1 each case is judged r times, repeat k with seed `seed + k·JUDGE_REPEAT_STRIDE` (pass a `temperature` > 0, or the repeats agree)."""
+    if fmt not in ("json", "mtbench"): raise ValueError(f"fmt must be 'json' or 'mtbench', got {fmt!r}")
+    if max_attempts < 1: raise ValueError("max_attempts must be at least 1")
+    if repeats < 1: raise ValueError("repeats must be at least 1")
+    msgs = [_case_messages(c, k, fmt, lang, prompts) + ([{"role": "assistant", "content": prefill}] if prefill else []) for k, c in enumerate(cases)]
+    seed = sampling.pop("seed", None)
+    base = seed if seed is not None else getattr(getattr(generator, "sampling", None), "seed", 0)
+    runs = [_attempts(generator, msgs, cases, fmt, max_attempts, retry_temperature, prefill, base + k * JUDGE_REPEAT_STRIDE, k == 0 and seed is None, sampling)
+            for k in range(repeats)]
+    return runs[0] if repeats == 1 else [_over_repeats(rs) for rs in zip(*runs)]
 
 # %% ../nbs/07b_judge.ipynb #9ce30643
 def _row(name, rs, n_boot, seed):

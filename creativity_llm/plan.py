@@ -142,10 +142,11 @@ PAIR_YIELD = 0.9  # share of prompts that become pairs (after retries, parsing, 
 def _quantiles(xs: list[int]) -> dict:
     return {"n": len(xs), "mean": float(np.mean(xs)), "p50": int(np.percentile(xs, 50)), "p90": int(np.percentile(xs, 90)), "max": int(max(xs))} if xs else {"n": 0}
 
-def _stage_tokens(cfg: RunConfig, plan: dict, lengths: dict, fit: dict) -> dict:
+def _stage_tokens(cfg: RunConfig, plan: dict, lengths: dict, fit: dict, measure=None) -> dict:
     """Prompts, prompt tokens, generated tokens (at their limits) and trained tokens per stage: each registered stage's contract `plan`
-    on its declared view, in stage order (a later stage reads an earlier one's figures in `counts["stages"]`, as 05 reads 04's kept pairs)."""
-    counts = {**plan, "lengths": lengths, "fit": fit, "stages": {}}
+    on its declared view, in stage order (a later stage reads an earlier one's figures in `counts["stages"]`, as 05 reads 04's kept pairs);
+    `measure(messages)` gives a stage the prompt tokens of chat messages of its own in the base's tokenizer."""
+    counts = {**plan, "lengths": lengths, "fit": fit, "stages": {}, "measure": measure}
     for s in STAGES:
         if s.evaluates: counts["models"] = planned_models(cfg, s)
         if s.contract.plan: counts["stages"][s.id] = s.contract.plan(s.view(cfg), counts)
@@ -191,7 +192,7 @@ def make_plan(cfg: RunConfig, tokenizer: str = "", throughput: Throughput | None
               for m in cfg.lora_modes.split(",") if m}
     parameters = next(iter(memory.values()))["parameters"] if memory else memory_plan(config, "attention", gpus=gpus)["parameters"]
     rates = (throughput or Throughput()).resolved(parameters, cuda, gpus)
-    tokens = _stage_tokens(cfg, plan, lengths, fit)
+    tokens = _stage_tokens(cfg, plan, lengths, fit, lambda messages: prompt_tokens(tok, messages))
     for t in tokens.values():
         t["hours"] = (t["generated_tokens"] / rates["engine_tokens_per_s"] + t["prompt_tokens"] / rates["prefill_tokens_per_s"]
                       + t["trained_tokens"] / (rates["train_tokens_per_s"] * rates["gpus"])) / 3600

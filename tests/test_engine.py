@@ -1,8 +1,9 @@
 """Generation on an engine: `creativity-llm serve` speaks vLLM's protocol (adapters by name, loaded at start or at run time, concurrent
 requests batched), and a stage sent there (`engine_url`) writes what the in-process peft path writes."""
 import json, re, shutil, subprocess, threading
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import httpx
 import pytest
@@ -127,3 +128,29 @@ def test_stage_through_batch_files_equals_online(tmp_path):
     from creativity_llm.generate import read_batch_results
     with pytest.raises(ValueError, match=r"results\.jsonl:\d+: "):
         read_batch_results(first, first.with_name(first.name.replace(".results.", ".requests.")))
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared/data/mt_bench_en").is_dir(), reason="../shared/data is not beside the repository")
+def test_mt_bench_second_turn_on_the_engine():
+    "MT-Bench through `serve`: turn 2 is asked after the model's own first answer, and the judge reads the whole conversation."
+    from creativity_llm.evaluation import mt_bench_eval
+    from creativity_llm.models import ModelSet
+    proc, url = start_serve("--max-batch", 1, "--max-new-tokens", 8)
+    try:
+        seen = []
+        def judge(prompts, return_exceptions=False, **kw): seen.extend(prompts); return ["Rating: [[5]]"] * len(prompts)
+        cfg = replace(_cfg(engine_url=url, eval_max_new_tokens=8, judge_prefill=""), temperature=1.0, top_p=1.0)  # sampled: answers of random bytes, not greedy newlines
+        rows = mt_bench_eval(ModelSet(*micro_model(), {}), ["base"], cfg, judge, "en", 2)
+        assert [(r["turn"], r["score"]) for r in rows] == [(1, 5.0)] * 2 + [(2, 5.0)] * 2
+        first = {r["prompt_id"]: r for r in rows if r["turn"] == 1}
+        for i, r in enumerate(r for r in rows if r["turn"] == 2):
+            assert r["answer_1"] == first[r["prompt_id"]]["answer"] and r["question_1"] == first[r["prompt_id"]]["question"]
+            conversation = [{"role": "user", "content": r["question_1"]}, {"role": "assistant", "content": r["answer_1"]}, {"role": "user", "content": r["question"]}]
+            direct = httpx.post(f"{url}/chat/completions", json={"model": "micro:llama", "messages": conversation, "max_tokens": 8, "temperature": 1.0, "top_p": 1.0,
+                                                                  "seed": cfg.seed + i}, timeout=60)  # the generator's seed for the i-th prompt of its call
+            assert r["answer"] == direct.json()["choices"][0]["message"]["content"]  # the engine's reply to the conversation with the first answer in it
+            assert r["answer_1"].strip() and r["answer"] != r["answer_1"]
+            judged = next(p[-1]["content"] for p in seen if f"### User:\n{r['question_1']}" in p[-1]["content"])
+            assert f"### Assistant A:\n{r['answer_1']}\n\n### User:\n{r['question']}\n\n### Assistant A:\n{r['answer']}" in judged
+    finally:
+        proc.terminate(); proc.wait()
