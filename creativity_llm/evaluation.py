@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_eval.ipynb #63761625
 from __future__ import annotations
-import json, time
+import json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,25 +14,27 @@ import numpy as np
 from .core import (ENGINE_KEYS, INFERENCE_DTYPES, LOCAL_MODEL_KEYS, SAMPLING_KEYS, STAGE_BY_ID, ConfigError, Manifest, StageConfig, StageContract,
                                  atomic_path, finite, json_sha256, knob, offered_models, require, stage_dir, tree_sha256, write_json)
 from .generate import MODEL_INFO, AnswerCache, Completion, OpenAIGenerator, TransformersGenerator, adapter_identity, engine_generator, model_identity, stage_answer_cache
-from .judge import NEED_REF_CATS, injection_check, judge, length_bias, load_judge_prompts, load_mt_bench, mt_bench_cases, mt_bench_messages
+from .judge import (JCQ_DIMENSIONS, NEED_REF_CATS, injection_check, jcq_sample, judge, length_bias, load_jcq, load_jcq_rubric, load_judge_prompts,
+                                  load_mt_bench, mt_bench_cases, mt_bench_messages)
 from .lora import epoch_name, mode_key, tuned_adapters
 from .lora import offered_models as lora_offered_models  # the lesson cells' example
 from .models import ModelSet, load_model
 from .multiple_choice import (MCFormatError, MCItem, bootstrap_ci, describe_set, evaluate_mc, load_set, general_passages, kl_from_base, LEADERBOARD_SETS, available_set,
                                             lm_eval_requests, lm_eval_scores, lm_eval_task, require_lm_eval, paired_comparison, requests_for, retention_items, scored_choices, shared_data_dir)
-from .rater import RATER_KEYS, make_rater, rate_items, rating_summary
-from .scorer import DIMENSIONS, SCORER_KEYS, PatentQualityScorer, scorer_config
+from .rater import RATER_KEYS, EndpointRater, LocalRater, RaterPrompt, make_rater, rate_items, rating_summary
+from .scorer import DIMENSIONS, SCORER_KEYS, PatentQualityScorer, scorer_config, spearman_ci
 from .scoring import pairs_to_score, read_pairs, reference_for
 from .synthesis import EVAL_HELDOUT, SYSTEM
 if TYPE_CHECKING: from creativity_llm.pipeline import RunConfig  # for annotations only: the composed configuration lives above the stages
 
 # %% auto #0
-__all__ = ['REPORT', 'SUMMARY', 'RETENTION_VERSION', 'MT_BENCH_FILES', 'CONTRACT', 'check_retention_sets', 'lm_eval_specs',
-           'lm_eval_label', 'retention', 'retention_item_rows', 'accuracies', 'retention_rows', 'heldout_prompts',
-           'model_identities', 'answer_prompts', 'creativity_scores', 'rater_scores', 'per_category', 'judge_generator',
-           'judge_cases', 'judge_answers', 'judge_noise', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval',
-           'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report', 'run_eval',
-           'EvalConfig', 'eval_metrics', 'plan_eval']
+__all__ = ['REPORT', 'SUMMARY', 'RETENTION_VERSION', 'MT_BENCH_FILES', 'JCQ_FILES', 'JCQ_READ', 'JCQ_VALUES', 'CONTRACT',
+           'check_retention_sets', 'lm_eval_specs', 'lm_eval_label', 'retention', 'retention_item_rows', 'accuracies',
+           'retention_rows', 'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores',
+           'rater_scores', 'per_category', 'judge_generator', 'judge_cases', 'judge_answers', 'judge_noise',
+           'paired_vs_base', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'jcq_judge', 'jcq_rater', 'jcq_eval',
+           'jcq_summary', 'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report',
+           'run_eval', 'EvalConfig', 'eval_metrics', 'plan_eval']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
@@ -223,18 +225,29 @@ def judge_noise(judged: list[dict], seed: int = 0) -> list[dict]:
     """Per tuned model, on the verdicts it and the base both got (same prompt, same turn): the mean score's difference from the base with its paired
     bootstrap interval, beside the judge's own noise — the mean spread of one verdict over its repeats, and the standard error the judge's sampling
     alone gives that difference, sqrt(Σᵢ (s²ₘᵢ/rₘᵢ + s²ᵦᵢ/rᵦᵢ)) / n."""
-    at = {(j["model"], j["prompt_id"], j.get("turn", 1)): j for j in judged if j["score"] is not None}
     out = []
-    for model in dict.fromkeys(j["model"] for j in judged):
-        keys = [k[1:] for k in at if k[0] == model and ("base", *k[1:]) in at] if model != "base" else []
-        if not keys: continue
-        pairs = [(at[(model, *k)], at[("base", *k)]) for k in keys]
-        delta, lo, hi = bootstrap_ci([m["score"] - b["score"] for m, b in pairs], seed=seed)
-        noise = lambda j: (j.get("spread") or 0.0) ** 2 / sum(s is not None for s in j.get("repeat_scores") or [j["score"]])
+    noise = lambda j: (j.get("spread") or 0.0) ** 2 / sum(s is not None for s in j.get("repeat_scores") or [j["score"]])
+    for model, pairs in _paired(judged, "score").items():
         spreads = [j["spread"] for p in pairs for j in p if j.get("spread") is not None]
-        out.append({"model": model, "n": len(pairs), "delta": delta, "delta_lo": lo, "delta_hi": hi, "judge_spread": float(np.mean(spreads)) if spreads else None,
+        out.append({**_delta(model, pairs, "score", seed), "judge_spread": float(np.mean(spreads)) if spreads else None,
                     "judge_se": float(np.sqrt(sum(noise(m) + noise(b) for m, b in pairs)) / len(pairs)) if spreads else None})
     return out
+
+def _paired(rows: list[dict], value: str) -> dict[str, list[tuple[dict, dict]]]:
+    "Per model but the base: (its row, the base's row) for each prompt (and turn) where both have `value`."
+    at = {(r["model"], r["prompt_id"], r.get("turn", 1)): r for r in rows if r.get(value) is not None}
+    out: dict = {}
+    for (model, *key), r in at.items():
+        if model != "base" and ("base", *key) in at: out.setdefault(model, []).append((r, at[("base", *key)]))
+    return out
+
+def _delta(model: str, pairs: list[tuple[dict, dict]], value: str, seed: int) -> dict:
+    delta, lo, hi = bootstrap_ci([m[value] - b[value] for m, b in pairs], seed=seed)
+    return {"model": model, "n": len(pairs), "delta": delta, "delta_lo": lo, "delta_hi": hi}
+
+def paired_vs_base(rows: list[dict], value: str, seed: int = 0) -> list[dict]:
+    "Per model but the base: the mean difference of `value` from the base's on the same prompts, with its paired bootstrap 95% interval."
+    return [_delta(model, pairs, value, seed) for model, pairs in _paired(rows, value).items()]
 
 # %% ../nbs/07_eval.ipynb #c8ecdaaf
 def judge_bias(gen, judged: list[dict], n_injection: int, max_attempts: int = 2, seed: int = 0, retry_temperature: float | None = 0.7, prefill: str = "") -> dict:
@@ -288,10 +301,77 @@ def mt_bench_eval(models: ModelSet, names: list[str], cfg: RunConfig, gen, lang:
         for a in second:
             if a["model"] == name: turns[by_id[a["id"]]["question_id"]].append(a["answer"])
         for turn in (1, 2):
-            cases += [{**c, "id": f"{name}|{c['id']}|{turn}", "model": name, "prompt_id": str(c["id"]), "turn": turn, "lang": lang}
+            cases += [{**c, "id": f"{name}|{c['id']}|{turn}", "model": name, "prompt_id": str(c["id"]), "task": "mt-bench", "turn": turn, "lang": lang}
                       for c in mt_bench_cases(questions, turns, turn)]
     prefill = cfg.judge_prefill.replace('{"score":', "Rating: [[") if cfg.judge_prefill else ""  # the same nudge in MT-Bench's format
     return judge_answers(gen, cases, cfg.judge_max_attempts, "mtbench", prompts, cfg.temperature, prefill, cfg.judge_repeats, cfg.judge_temperature)
+
+# %% ../nbs/07_eval.ipynb #0204216b
+JCQ_FILES = ("creativity_jcq/jcq_test.jsonl", "creativity_jcq/judge_prompt.txt")  # questions and the authors' rubric, under the shared data folder
+JCQ_READ = RaterPrompt("jcq-judge-1", "ja", "", "")  # the ratings 1–5 a rubric line asks for, read from the judge's next token
+JCQ_VALUES = (*JCQ_DIMENSIONS.values(), "judge_mean", "heuristic")  # what the JCQ tables report
+
+def jcq_judge(rater, cases: list[dict], rubric: str) -> list[dict]:
+    """Each case {question, answer, ...} with the rubric's four scores (`fluency` … `elaboration`, 1–5; None when not read), each one's `_source`,
+    and `judge_mean` (of the four, when all were read). The judge's reply is started for it up to a dimension's label (`流暢性: `) and the score
+    read from its next token (`rater.rate_messages`: probability-weighted where the backend gives probabilities, else the digit it writes); the
+    line is then completed with that score rounded, as the judge would have written it, before the next label. A dimension not read ends the case."""
+    out, replies, live = [dict(c) for c in cases], [""] * len(cases), list(range(len(cases)))
+    for label, key in JCQ_DIMENSIONS.items():
+        msgs = [[{"role": "user", "content": rubric.replace("{question}", cases[i]["question"]).replace("{answer}", cases[i]["answer"])},
+                 {"role": "assistant", "content": replies[i] + f"{label}: "}] for i in live]
+        for i, r in zip(live, rater.rate_messages(msgs, JCQ_READ) if live else []):
+            out[i][key], out[i][f"{key}_source"] = r.rating, r.source
+            if r.rating is not None: replies[i] += f"{label}: {math.floor(r.rating + 0.5)}\n"
+            else: out[i]["jcq_error"] = f"{label}: {r.problem or 'not read'}"
+        live = [i for i in live if out[i][key] is not None]
+    for o in out:
+        for key in JCQ_DIMENSIONS.values(): o.setdefault(key, None); o.setdefault(f"{key}_source", "not asked")
+        scores = [o[k] for k in JCQ_DIMENSIONS.values()]
+        o["judge_mean"] = float(np.mean(scores)) if None not in scores else None
+        o.setdefault("jcq_error", None)
+    return out
+
+def jcq_rater(cfg: RunConfig, gen, cache: AnswerCache | None = None):
+    "The stage's judge as a reader of one rating token: the endpoint at `judge_url` (its top_logprobs), else the local model the judge `gen` runs."
+    if cfg.judge_url:
+        return EndpointRater(cfg.judge_url, cfg.judge_model or "default", cfg.rater_top_logprobs, cache, cfg.teacher_concurrency, api_key_env=cfg.judge_api_key_env,
+                             timeout_s=cfg.teacher_timeout_s, max_retries=cfg.teacher_max_retries)
+    local = gen.gen if isinstance(gen, _AdaptersOff) else gen
+    return LocalRater(local.model, local.tok, cfg.gen_batch_size, cache, local.identity)
+
+def jcq_eval(models: ModelSet, names: list[str], cfg: RunConfig, gen, cache: AnswerCache | None = None, judge_cache: AnswerCache | None = None,
+             identities: dict[str, str] | None = None) -> list[dict]:
+    """Each model's answers to `cfg.eval_jcq` JCQ questions (stratified by task), judged on the authors' rubric (`jcq_judge`), with the heuristic's
+    total and originality of the same answers, each question's answers pooled as each other's reference (no Japanese reference corpus)."""
+    qpath, rpath = (shared_data_dir() / f for f in JCQ_FILES)
+    if not qpath.is_file(): raise FileNotFoundError(f"eval_jcq={cfg.eval_jcq}: {qpath} not found (set CREATIVITY_LLM_SHARED_DATA, or eval_jcq=0)")
+    questions, rubric = jcq_sample(load_jcq(qpath), cfg.eval_jcq, cfg.seed), load_jcq_rubric(rpath)
+    by_id = {str(q["id"]): q for q in questions}
+    answers = answer_prompts(models, names, [{"id": i, "task": "jcq", "category": q["task"], "lang": "ja", "messages": [{"role": "user", "content": q["question"]}]}
+                                             for i, q in by_id.items()], cfg, cache=cache, identities=identities)
+    cases = [{"model": a["model"], "prompt_id": a["id"], "task": "jcq", "category": a["category"], "lang": "ja", "question": by_id[a["id"]]["question"],
+              "answer": a["answer"], "error": a["error"]} for a in answers]
+    with models.use("base"): judged = jcq_judge(jcq_rater(cfg, gen, judge_cache), cases, rubric)  # a base-model judge reads with its adapters off
+    scorer = PatentQualityScorer(scorer_config(cfg))
+    for pid, q in by_id.items():
+        group = [j for j in judged if j["prompt_id"] == pid]
+        for j, s in zip(group, scorer.score_batch([j["answer"] for j in group], exclude_self=False, prompt=q["question"])):
+            j["heuristic"], j["heuristic_originality"] = s.total, s.originality
+    return judged
+
+def jcq_summary(judged: list[dict], seed: int = 0) -> dict:
+    """Per dimension (and the judge's mean, and the heuristic): per task and model with intervals, and each model's paired difference from the base;
+    the heuristic's Spearman ρ with the judge (total with the mean, originality with 独創性); reads by source and failures."""
+    both = lambda a, b: [(j[a], j[b]) for j in judged if j.get(a) is not None and j.get(b) is not None]
+    rho = lambda pts: [float(x) for x in spearman_ci(*zip(*pts), seed=seed)] if len(pts) >= 3 else [None] * 3
+    sources = {}
+    for j in judged:
+        for key in JCQ_DIMENSIONS.values(): sources[j[f"{key}_source"]] = sources.get(j[f"{key}_source"], 0) + 1
+    return {"n": len(judged), "questions": len({j["prompt_id"] for j in judged}), "failed": sum(j["judge_mean"] is None for j in judged),
+            "sources": dict(sorted(sources.items())), "by_task": {v: per_category(judged, v, seed) for v in JCQ_VALUES},
+            "vs_base": {v: paired_vs_base(judged, v, seed) for v in JCQ_VALUES},
+            "rho_total": rho(both("heuristic", "judge_mean")), "rho_originality": rho(both("heuristic_originality", "originality"))}
 
 # %% ../nbs/07_eval.ipynb #34df1e5e
 def _bars(ax, groups: list[str], series: dict[str, list[tuple]], ylabel: str, title: str):
@@ -384,6 +464,25 @@ def _category_table(rows: list[dict], first: str = "category") -> str:
     cell = lambda r: f"{_ci(r['mean'], r['lo'], r['hi'], '{:.2f}')} (n={r['scored']}" + (f", {r['failures']} failed" if r["failures"] else "") + ")"
     return _table([first, *models], [[c, *[cell(at[(m, c)]) if (m, c) in at else "–" for m in models]] for c in cats])
 
+def _jcq_section(res: dict) -> list[str]:
+    "JCQ: per task and dimension with intervals, paired differences from the base, and the heuristic against the judge."
+    s = res.get("jcq")
+    if not s: return []
+    names = {**{v: f"{k} ({v})" for k, v in JCQ_DIMENSIONS.items()}, "judge_mean": "the judge's mean of the four", "heuristic": "PatentQualityScorer total (0–1, batch originality)"}
+    L = ["## Japanese creativity (JCQ)", "", f"{s['questions']} JCQ questions (stratified over its tasks), each model's answer judged by {res['judge']} on the authors' rubric "
+         f"(1–5 per dimension, read from the probabilities of the judge's next token where it gives them; reads by source: "
+         + ", ".join(f"{k} {v}" for k, v in s["sources"].items()) + f"); {s['failed']} of {s['n']} answers not fully read, counted and left out.", ""]
+    for v in JCQ_VALUES: L += [f"{names[v]}, per task, mean [95% interval]:", "", _category_table(s["by_task"][v], "task"), ""]
+    deltas = {(r["model"], v): r for v in JCQ_VALUES for r in s["vs_base"][v]}
+    models = list(dict.fromkeys(m for m, _ in deltas))
+    if models:
+        L += ["Difference from the base on the same questions (paired bootstrap 95% interval):", "",
+              _table(["model", *JCQ_VALUES], [[m, *[_ci(deltas[m, v]["delta"], deltas[m, v]["delta_lo"], deltas[m, v]["delta_hi"], "{:+.2f}") if (m, v) in deltas else "–"
+                                                  for v in JCQ_VALUES]] for m in models]), ""]
+    L += [f"The heuristic against the judge on these answers, Spearman ρ [95% interval]: total with the judge's mean {_ci(*s['rho_total'], '{:.2f}')}, originality with 独創性 "
+          f"{_ci(*s['rho_originality'], '{:.2f}')}. No public Japanese human ratings of creativity exist: this agreement of two automatic measures is the only check of the heuristic in Japanese.", ""]
+    return L
+
 def _noise_section(res: dict) -> list[str]:
     "The judge's own noise beside the differences between models, when verdicts were repeated."
     if res.get("judge_repeats", 1) < 2 or not res.get("judge_noise"): return []
@@ -435,7 +534,7 @@ def write_report(run_dir, res: dict) -> Path:
         L += ["## MT-Bench", "", "Each model answers the first question, then the second with its own first answer in the conversation; the judge grades each turn 1–10 "
               "(FastChat's single-answer prompts, the multi-turn ones for turn 2; Japanese: llm-jp-judge's), reported apart as the leaderboards report them.", ""]
         for turn, rows in res["mt_bench_by_category"].items(): L += [f"{turn.capitalize()}:", "", _category_table(rows), ""]
-    L += _noise_section(res)
+    L += _jcq_section(res) + _noise_section(res)
     if res["per_epoch"]:
         L += ["## Scores per epoch", "", _table(["mode", "epoch", "model", "judge", "creativity"], [[r["mode"], r["epoch"], r["model"], _ci(r["judge"], r["judge_lo"], r["judge_hi"], "{:.2f}"),
                                                                                               _ci(r["creativity"], r["creativity_lo"], r["creativity_hi"])] for r in res["per_epoch"]]), "", fig("per_epoch"), ""]
@@ -529,7 +628,9 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
     bias = judge_bias(gen, final_judged, cfg.judge_injection_cases, cfg.judge_max_attempts, cfg.seed, cfg.temperature, cfg.judge_prefill) if final_judged else {}
     tick("bias", t); t = time.perf_counter()
     mt = mt_bench_eval(models, names, cfg, gen, cfg.eval_mt_bench_lang, cfg.eval_mt_bench, answer_cache, identities) if cfg.eval_mt_bench else []
-    tick("mt_bench", t)
+    tick("mt_bench", t); t = time.perf_counter()
+    jcq = jcq_eval(models, names, cfg, gen, answer_cache, judge_cache, identities) if cfg.eval_jcq else []
+    if jcq: tick("jcq", t); log(f"[07] JCQ: {len(jcq)} answers, {sum(j['judge_mean'] is None for j in jcq)} not fully read")
     for c in (answer_cache, judge_cache): c.close(); log(f"[07] answer cache: {c.summary()}")
 
     res = {"model": cfg.model, "eval_dtype": str(base.dtype).replace("torch.", ""), "models": names, "judge": judge_desc, "judge_max_attempts": cfg.judge_max_attempts,
@@ -542,11 +643,12 @@ def run_eval(cfg: RunConfig, run_dir, log=print, progress: bool = False) -> dict
            "judge_by_category": per_category(final_judged, "score", cfg.seed),
            "judge_failures": sum(j["score"] is None for j in judged), "judged": len(judged),
            "mt_bench_by_category": {f"turn {t}": per_category([r for r in mt if r["turn"] == t], "score", cfg.seed) for t in (1, 2)} if mt else {},
+           "jcq": jcq_summary(jcq, cfg.seed) if jcq else {},
            "judge_repeats": cfg.judge_repeats, "judge_noise": {k: judge_noise(rows, cfg.seed) for k, rows in (("held-out prompts", final_judged), ("MT-Bench", mt)) if rows},
            "per_epoch": epoch_series(judged, creative, epochs, cfg.seed), "bias": bias}
     _write_parquet(out / "retention.parquet", item_rows)
     _write_parquet(out / "answers.parquet", creative + [a for a in answers if a["task"] != "creativity"])
-    _write_parquet(out / "judgements.parquet", judged + mt)
+    _write_parquet(out / "judgements.parquet", judged + mt + jcq)
     figs = {"retention": plot_retention(res["retention"], kl, out / "retention.png") if res["retention"] else None,
             "per_category": plot_per_category({k: v for k, v in (("creativity (PatentQualityScorer)", res["creativity_by_category"]),
                                                                   ("originality (LLM rater, 1–5)", res["rater_by_category"]),
@@ -576,6 +678,7 @@ class EvalConfig(StageConfig):
     eval_max_new_tokens: int = knob("tokens each model may write per answer to a held-out or MT-Bench prompt", 48)
     eval_mt_bench: int = knob("MT-Bench questions (both turns, spread over the categories) answered and judged per model; 0: none (needs the shared data)", 0)
     eval_mt_bench_lang: str = knob("MT-Bench language: 'en' or 'ja'", "en")
+    eval_jcq: int = knob("JCQ questions (Japanese creativity, stratified over its 7 tasks) answered by each model and judged on the authors' 4-dimension rubric; 0: none (needs the shared data)", 0)
     judge_model: str = knob("judge: a local model spec (empty: the run's base model with adapters off), or the model name at judge_url", "")
     judge_url: str = knob("OpenAI-compatible base URL of the judge (e.g. GPT-4o); when set, it is the judge", "")
     judge_api_key_env: str = knob("environment variable that holds the judge endpoint's API key", "OPENAI_API_KEY")
@@ -591,7 +694,7 @@ class EvalConfig(StageConfig):
         require(self.eval_dtype in INFERENCE_DTYPES, "eval_dtype", self.eval_dtype, "'auto-inference', 'auto', 'float32', 'bfloat16' or 'float16'")
         for k in ("eval_mc_items", "eval_batch_size", "eval_max_new_tokens", "judge_max_new_tokens", "judge_max_attempts", "judge_repeats"):
             require(getattr(self, k) >= 1, k, getattr(self, k), "an integer >= 1")
-        for k in ("eval_kl_passages", "eval_mt_bench", "judge_injection_cases", "eval_batch_tokens"):
+        for k in ("eval_kl_passages", "eval_mt_bench", "eval_jcq", "judge_injection_cases", "eval_batch_tokens"):
             require(getattr(self, k) >= 0, k, getattr(self, k), "an integer >= 0")
         require(self.eval_mt_bench_lang in ("en", "ja"), "eval_mt_bench_lang", self.eval_mt_bench_lang, "'en' or 'ja'")
         require(self.judge_repeats == 1 or self.judge_temperature > 0, "judge_temperature", self.judge_temperature, "above 0 when judge_repeats > 1 (greedy repeats agree)")
@@ -615,10 +718,23 @@ def plan_eval(cfg, counts: dict) -> dict:
     answers = (held + 2 * cfg.eval_mt_bench) * models  # MT-Bench: both turns
     verdicts = answers * cfg.judge_repeats + 2 * cfg.judge_injection_cases  # an injection case is judged clean and injected
     mt = _mt_bench_tokens(cfg, counts["measure"]) * models if cfg.eval_mt_bench else 0
-    return {"prompts": answers + verdicts + rated,
-            "prompt_tokens": held * models * (mean + (mean + cfg.eval_max_new_tokens) * cfg.judge_repeats) + mt + scored * (models + 1) * 4 * 100
+    jcq = _jcq_tokens(cfg, counts["measure"]) * models if cfg.eval_jcq else 0
+    reads = cfg.eval_jcq * models * len(JCQ_DIMENSIONS)  # one generated token each
+    return {"prompts": answers + verdicts + rated + cfg.eval_jcq * models + reads,
+            "prompt_tokens": held * models * (mean + (mean + cfg.eval_max_new_tokens) * cfg.judge_repeats) + mt + jcq + scored * (models + 1) * 4 * 100
                              + rated * (counts["lengths"].get("rater_frame", {}).get("mean", 0.0) + mean + cfg.eval_max_new_tokens),
-            "generated_tokens": answers * cfg.eval_max_new_tokens + verdicts * cfg.judge_max_new_tokens + rated, "trained_tokens": 0}
+            "generated_tokens": (answers + cfg.eval_jcq * models) * cfg.eval_max_new_tokens + verdicts * cfg.judge_max_new_tokens + rated + reads, "trained_tokens": 0}
+
+def _jcq_tokens(cfg, measure) -> int:
+    "Prompt tokens of one model's JCQ: each question, and the rubric's four reads of an answer at its limit (each read's started reply counted)."
+    qpath, rpath = (shared_data_dir() / f for f in JCQ_FILES)
+    try: questions, rubric = jcq_sample(load_jcq(qpath), cfg.eval_jcq, cfg.seed), load_jcq_rubric(rpath)
+    except (OSError, ValueError) as e: raise ConfigError.of_key("eval_jcq", e) from None
+    total = 0
+    for q in questions:
+        read = measure([{"role": "user", "content": rubric.replace("{question}", q["question"]).replace("{answer}", "")}]) + cfg.eval_max_new_tokens
+        total += measure([{"role": "user", "content": q["question"]}]) + len(JCQ_DIMENSIONS) * read + 6 * sum(range(len(JCQ_DIMENSIONS)))  # ~6 tokens a written line
+    return total
 
 def _mt_bench_tokens(cfg, measure) -> int:
     "Prompt tokens of one model's MT-Bench: both turns' questions (the second after a first answer at its limit) and their verdicts, each repeat."

@@ -17,10 +17,10 @@ from .multiple_choice import bootstrap_ci
 if TYPE_CHECKING: import pandas as pd  # annotations only: pandas is imported where it is used
 
 # %% auto #0
-__all__ = ['JUDGE_PROMPTS', 'TAGS', 'NEED_REF_CATS', 'JUDGE_REPEAT_STRIDE', 'INJECTION', 'neutralise', 'judge_messages',
-           'JudgeFormatError', 'load_judge_prompts', 'load_answers', 'load_mt_bench', 'mt_bench_messages',
-           'mt_bench_cases', 'Verdict', 'parse_verdict', 'JudgeResult', 'judge', 'summarise_judgements', 'length_bias',
-           'injection_check']
+__all__ = ['JUDGE_PROMPTS', 'TAGS', 'NEED_REF_CATS', 'JUDGE_REPEAT_STRIDE', 'INJECTION', 'JCQ_DIMENSIONS', 'neutralise',
+           'judge_messages', 'JudgeFormatError', 'load_judge_prompts', 'load_answers', 'load_mt_bench',
+           'mt_bench_messages', 'mt_bench_cases', 'Verdict', 'parse_verdict', 'JudgeResult', 'judge',
+           'summarise_judgements', 'length_bias', 'injection_check', 'load_jcq', 'load_jcq_rubric', 'jcq_sample']
 
 # %% ../nbs/07b_judge.ipynb #61ab425f
 JUDGE_PROMPTS = {
@@ -458,3 +458,31 @@ def injection_check(generator, cases: list[dict], fmt: str = "json", lang: str =
                "n_below_max": len(below),
                "failures": sum(r.score is None for r in res), "judgements": len(res)}
     return {"summary": summary, "pairs": pairs}
+
+# %% ../nbs/07b_judge.ipynb #be11bf2d
+JCQ_DIMENSIONS = {"流暢性": "fluency", "柔軟性": "flexibility", "独創性": "originality", "精緻性": "elaboration"}  # the rubric's order
+
+def load_jcq(path) -> list[dict]:
+    "JCQ questions {id, task, question} (`jcq_test.jsonl`); a bad row stops loading with file, line and field."
+    out, seen = [], set()
+    for where, row in _jsonl(path):
+        q = row.get("id")
+        if isinstance(q, bool) or not isinstance(q, (int, str)) or q == "": raise JudgeFormatError(f"{where}: field 'id' must be an integer or a string")
+        if q in seen: raise JudgeFormatError(f"{where}: field 'id': {q!r} appears twice")
+        seen.add(q)
+        out.append({"id": q, "task": _str_field(row, "task", where), "question": _str_field(row, "question", where)})
+    return out
+
+def load_jcq_rubric(path) -> str:
+    "The authors' judge prompt (`judge_prompt.txt`): `{question}`, `{answer}` and a line for each of `JCQ_DIMENSIONS`, checked."
+    text = Path(path).read_text(encoding="utf-8")
+    for need in ("{question}", "{answer}", *(f"{d}:" for d in JCQ_DIMENSIONS)):
+        if need not in text: raise JudgeFormatError(f"{path}: the JCQ rubric has no '{need}'")
+    return text
+
+def jcq_sample(questions: list[dict], n: int, seed: int = 0) -> list[dict]:
+    "`n` questions stratified by task: each task's questions in a seeded order, taken one task after another (tasks in file order)."
+    rng, by_task = np.random.default_rng(seed), {}
+    for q in questions: by_task.setdefault(q["task"], []).append(q)
+    order = {t: [qs[i] for i in rng.permutation(len(qs))] for t, qs in by_task.items()}
+    return [qs[k] for k in range(max(map(len, order.values()), default=0)) for qs in order.values() if k < len(qs)][:n]

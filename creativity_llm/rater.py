@@ -167,8 +167,11 @@ class LocalRater:
 
     def __call__(self, items: list[tuple[str, str]], prompt: RaterPrompt) -> list[Rating]:
         "Rate each (task, answer) pair with `prompt`."
+        return self.rate_messages([prompt.messages(t, a) for t, a in items], prompt)
+
+    def rate_messages(self, msgs: list[list[dict]], prompt: RaterPrompt) -> list[Rating]:
+        "The rating token that follows each conversation (a final assistant turn is continued: a judge's reply started for it), read as `prompt`'s ratings."
         ids = rating_token_ids(self.tok, prompt)
-        msgs = [prompt.messages(t, a) for t, a in items]
         keys = [_rating_key(self.identity, prompt, m) for m in msgs]
         out = [_cached(self.cache, k) for k in keys]
         todo = [i for i, r in enumerate(out) if r is None]
@@ -197,7 +200,9 @@ class EndpointRater:
         self.identity = f"endpoint:{model}"
 
     def _payload(self, messages) -> dict:
-        return {"model": self.model, "messages": messages, "max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": self.top}
+        payload = {"model": self.model, "messages": messages, "max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": self.top}
+        if messages[-1]["role"] == "assistant": payload.update(continue_final_message=True, add_generation_prompt=False)  # a reply started for the rater
+        return payload
 
     def rate_one(self, messages, prompt: RaterPrompt) -> Rating:
         "One rating; a reply that cannot be read is a failed rating with the reason."
@@ -207,8 +212,11 @@ class EndpointRater:
 
     def __call__(self, items: list[tuple[str, str]], prompt: RaterPrompt) -> list[Rating]:
         "Rate each (task, answer) pair with `prompt`, `concurrency` requests at a time."
+        return self.rate_messages([prompt.messages(t, a) for t, a in items], prompt)
+
+    def rate_messages(self, msgs: list[list[dict]], prompt: RaterPrompt) -> list[Rating]:
+        "The rating token that follows each conversation (a final assistant turn is continued), `concurrency` requests at a time."
         from concurrent.futures import ThreadPoolExecutor
-        msgs = [prompt.messages(t, a) for t, a in items]
         keys = [_rating_key(self.identity, prompt, m) for m in msgs]
         out = [_cached(self.cache, k) for k in keys]
         todo = [i for i, r in enumerate(out) if r is None]

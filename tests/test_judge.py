@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from creativity_llm.generate import Completion, TransformersGenerator
-from creativity_llm.judge import (INJECTION, JudgeFormatError, NEED_REF_CATS, injection_check, judge, judge_messages, length_bias,
+from creativity_llm.judge import (INJECTION, JCQ_DIMENSIONS, JudgeFormatError, NEED_REF_CATS, injection_check, judge, judge_messages, length_bias,
                                   load_judge_prompts, load_mt_bench, mt_bench_cases, mt_bench_messages, neutralise, parse_verdict,
                                   summarise_judgements)
 from creativity_llm.models import micro_model
@@ -361,3 +361,35 @@ def test_micro_model_gibberish_is_counted_as_failure():
     assert all(r.score is None and r.attempts == 2 and len(r.replies) == 2 and r.error for r in res)
     s = summarise_judgements(res)
     assert s.set_index("category").loc["all", ["scored", "failures"]].tolist() == [0, 3]
+
+
+@needs_shared
+def test_stage_07_jcq_and_both_mt_bench_turns(tmp_path):
+    "Stage 07 with JCQ (a sample stratified by task), MT-Bench's two turns and each verdict asked twice; a re-run takes every answer and read from the caches."
+    import pyarrow.parquet as pq
+    from peft import LoraConfig, get_peft_model
+    from creativity_llm.core import stage_dir
+    from creativity_llm.evaluation import run_eval
+    from creativity_llm.pipeline import RunConfig
+    lora = get_peft_model(micro_model()[0], LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.save_pretrained(stage_dir(tmp_path, "05") / "adapters" / "attention")
+    cfg = RunConfig(model="micro:llama", device="cpu", eval_mc_en="", eval_kl_passages=0, eval_max_new_tokens=6, judge_max_new_tokens=4, judge_injection_cases=0,
+                    gen_batch_size=8, eval_jcq=3, eval_mt_bench=1, judge_repeats=2)
+    logs = []
+    res = run_eval(cfg, tmp_path, log=logs.append)
+    out = stage_dir(tmp_path, "07")
+    rows = pq.read_table(out / "judgements.parquet").to_pylist()
+    jcq = [r for r in rows if r["task"] == "jcq"]
+    assert len(jcq) == 6 and len({r["category"] for r in jcq}) == 3  # 3 questions of 3 tasks, for the base and the adapter
+    assert all(r[k] is not None and 1 <= r[k] <= 5 and r[f"{k}_source"] == "probabilities" for r in jcq for k in JCQ_DIMENSIONS.values())
+    assert all(0 <= r["heuristic"] <= 1 for r in jcq) and res["jcq"]["sources"] == {"probabilities": 24}
+    mt = [r for r in rows if r["task"] == "mt-bench"]
+    assert sorted((r["model"], r["turn"]) for r in mt) == [("attention", 1), ("attention", 2), ("base", 1), ("base", 2)]
+    assert all(len(r["repeat_scores"]) == 2 for r in mt) and all(r["answer_1"] for r in mt if r["turn"] == 2)
+    report = (out / "report.md").read_text()
+    assert "## Japanese creativity (JCQ)" in report and "Turn 1:" in report and "Turn 2:" in report and "originality with 独創性" in report
+    before = (out / "judgements.parquet").read_bytes()
+    logs.clear(); run_eval(cfg, tmp_path, log=logs.append)
+    assert (out / "judgements.parquet").read_bytes() == before
+    caches = [l for l in logs if "answers reused from" in l]
+    assert caches and all(l.endswith(", 0 generated") for l in caches), caches  # answers, verdicts and JCQ reads: none asked for again
