@@ -13,6 +13,7 @@ import numpy as np
 from .core import INFERENCE_DTYPES, LOCAL_MODEL_KEYS, StageConfig, inference_mode, json_sha256, knob, one_of, progress_bar, require
 from .generate import AnswerCache, Completion, GenerationError, OpenAIGenerator, TransformersGenerator, model_identity
 from .models import load_model
+from .training import accepts_logits_to_keep
 from .judge import parse_verdict
 from .scorer import spearman_ci
 
@@ -159,10 +160,12 @@ class LocalRater:
     def _forward(self, texts: list[str], ids: list[int]) -> np.ndarray:
         import torch
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        logits = self.model(**enc).logits
-        mask = enc["attention_mask"]
-        last = mask.shape[1] - 1 - mask.flip(1).float().argmax(1)  # the last real token of each row, left or right padding
-        rows = logits[torch.arange(len(texts), device=logits.device), last].float()
+        if self.tok.padding_side == "left" and accepts_logits_to_keep(self.model):  # every row ends at the last position: project it alone
+            rows = self.model(**enc, logits_to_keep=1).logits[:, -1].float()  # not B x T x vocabulary logits (GBs for a long prompt)
+        else:
+            mask = enc["attention_mask"]
+            last = mask.shape[1] - 1 - mask.flip(1).float().argmax(1)  # the last real token of each row, left or right padding
+            rows = self.model(**enc).logits[torch.arange(len(texts), device=self.model.device), last].float()
         return torch.log_softmax(rows, -1)[:, ids].cpu().numpy()
 
     def __call__(self, items: list[tuple[str, str]], prompt: RaterPrompt) -> list[Rating]:

@@ -22,11 +22,11 @@ if TYPE_CHECKING:  # for annotations only: the composed configuration lives abov
 __all__ = ['ATTENTION_LEAVES', 'LORA_MODES', 'SHORTENED', 'LOSS_CHUNK_ELEMENTS', 'REPORTERS', 'LORA_STAGE_ONLY',
            'RUNTIME_LOG_KEYS', 'ACTIVATION_EXTRA', 'LoraTargetError', 'is_ffn_module', 'lora_targets',
            'expected_lora_parameters', 'encode_pair', 'collate', 'split_by_source', 'filler', 'synthetic_pairs',
-           'difficulty_weights', 'answer_logits', 'chunked_token_nll', 'masked_nll', 'per_sample_losses',
-           'process_rank', 'rationale_difficulty', 'report_loggers', 'result_settings', 'checkpoint_steps',
-           'parse_step_range', 'LoraStageConfig', 'LoraSettings', 'lora_config', 'untimed_log_history',
-           'resolve_repo_path', 'training_code_sha256', 'step_throughput', 'check_deepspeed_config', 'check_deepspeed',
-           'activation_elements', 'memory_plan', 'format_memory_plan']
+           'difficulty_weights', 'accepts_logits_to_keep', 'answer_logits', 'chunked_token_nll', 'masked_nll',
+           'per_sample_losses', 'process_rank', 'rationale_difficulty', 'report_loggers', 'result_settings',
+           'checkpoint_steps', 'parse_step_range', 'LoraStageConfig', 'LoraSettings', 'lora_config',
+           'untimed_log_history', 'resolve_repo_path', 'training_code_sha256', 'step_throughput',
+           'check_deepspeed_config', 'check_deepspeed', 'activation_elements', 'memory_plan', 'format_memory_plan']
 
 # %% ../nbs/01d_training.ipynb #8bf71925
 ATTENTION_LEAVES = {  # model_type → the attention projections' names (a suffix of the full module name)
@@ -180,7 +180,8 @@ def difficulty_weights(difficulty, cap: float = 3.0, floor: float = 0.25) -> np.
         if w[known].max() <= cap + 1e-9 and w[known].min() >= floor - 1e-9: break
     return w
 
-def _accepts_logits_to_keep(model) -> bool:
+def accepts_logits_to_keep(model) -> bool:
+    "Whether the model's forward takes `logits_to_keep` (projects only the last positions onto the vocabulary)."
     import inspect
     while hasattr(model, "module"): model = model.module  # DistributedDataParallel and friends
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -192,7 +193,7 @@ def answer_logits(model, batch: dict):
     labelled = batch["labels"] != -100
     first = int(torch.where(labelled.any(1), labelled.float().argmax(1), torch.full_like(labelled[:, 0], labelled.shape[1], dtype=torch.long)).min())
     start = max(first - 1, 0)
-    kw = {"logits_to_keep": labelled.shape[1] - start} if _accepts_logits_to_keep(model) else {}
+    kw = {"logits_to_keep": labelled.shape[1] - start} if accepts_logits_to_keep(model) else {}
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw)
     logits = out.logits if kw else out.logits[:, start:]
     return out, logits[:, :-1], start
