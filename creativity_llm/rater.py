@@ -94,9 +94,10 @@ def top_logprobs(payload) -> tuple[dict[str, float], str | None]:
 def expected_rating(logprobs: dict[str, float], prompt: RaterPrompt) -> tuple[float | None, float]:
     "The probability-weighted rating over `prompt`'s rating tokens (a multi-token rating by its first token), and their total probability."
     probs = [math.exp(logprobs[r]) if r in logprobs else 0.0 for r in prompt.ratings]
-    mass = min(1.0, sum(probs))  # a reply whose probabilities add up to more than 1 is broken, not more certain
-    if not mass > 0: return None, 0.0
-    return sum(p * v for p, v in zip(probs, prompt.values)) / mass, mass
+    total = sum(probs)
+    if not total > 0: return None, 0.0
+    # weighted by their own total, so the rating stays within the scale; a reply whose probabilities add up to more than 1 is broken, not more certain
+    return sum(p * v for p, v in zip(probs, prompt.values)) / total, min(1.0, total)
 
 # %% ../nbs/01f_rater.ipynb #2dbe55c3
 RATER_VERSION = 1  # raise when a code change makes the same model and prompt give another rating: cached ratings are then redone
