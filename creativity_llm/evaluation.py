@@ -32,9 +32,9 @@ __all__ = ['REPORT', 'SUMMARY', 'RETENTION_VERSION', 'MT_BENCH_FILES', 'JCQ_FILE
            'check_retention_sets', 'lm_eval_specs', 'lm_eval_label', 'retention', 'retention_item_rows', 'accuracies',
            'retention_rows', 'heldout_prompts', 'model_identities', 'answer_prompts', 'creativity_scores',
            'rater_scores', 'per_category', 'judge_generator', 'judge_cases', 'judge_answers', 'judge_noise',
-           'paired_vs_base', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'jcq_judge', 'jcq_rater', 'jcq_eval',
-           'jcq_summary', 'plot_retention', 'plot_per_category', 'plot_per_epoch', 'epoch_series', 'write_report',
-           'run_eval', 'EvalConfig', 'eval_metrics', 'plan_eval']
+           'paired_vs_base', 'judge_bias', 'mt_bench_sample', 'mt_bench_eval', 'jcq_questions', 'jcq_prompt',
+           'jcq_judge', 'jcq_rater', 'jcq_eval', 'jcq_summary', 'plot_retention', 'plot_per_category', 'plot_per_epoch',
+           'epoch_series', 'write_report', 'run_eval', 'EvalConfig', 'eval_metrics', 'plan_eval']
 
 # %% ../nbs/07_eval.ipynb #41de8f4e
 REPORT = "report.md"  # the run's report: tables and figures of every measure
@@ -311,6 +311,16 @@ JCQ_FILES = ("creativity_jcq/jcq_test.jsonl", "creativity_jcq/judge_prompt.txt")
 JCQ_READ = RaterPrompt("jcq-judge-1", "ja", "", "")  # the ratings 1–5 a rubric line asks for, read from the judge's next token
 JCQ_VALUES = (*JCQ_DIMENSIONS.values(), "judge_mean", "heuristic")  # what the JCQ tables report
 
+def jcq_questions(cfg) -> tuple[list[dict], str]:
+    "The `eval_jcq` questions the run asks (stratified by task, seeded) and the authors' rubric, from the shared data folder."
+    qpath, rpath = (shared_data_dir() / f for f in JCQ_FILES)
+    if not qpath.is_file(): raise FileNotFoundError(f"eval_jcq={cfg.eval_jcq}: {qpath} not found (set CREATIVITY_LLM_SHARED_DATA, or eval_jcq=0)")
+    return jcq_sample(load_jcq(qpath), cfg.eval_jcq, cfg.seed), load_jcq_rubric(rpath)
+
+def jcq_prompt(rubric: str, question: str, answer: str) -> dict:
+    "The judge's user turn: the rubric with the question and the answer in it (`replace`, so braces in an answer are text)."
+    return {"role": "user", "content": rubric.replace("{question}", question).replace("{answer}", answer)}
+
 def jcq_judge(rater, cases: list[dict], rubric: str) -> list[dict]:
     """Each case {question, answer, ...} with the rubric's four scores (`fluency` … `elaboration`, 1–5; None when not read), each one's `_source`,
     and `judge_mean` (of the four, when all were read). The judge's reply is started for it up to a dimension's label (`流暢性: `) and the score
@@ -318,8 +328,7 @@ def jcq_judge(rater, cases: list[dict], rubric: str) -> list[dict]:
     line is then completed with that score rounded, as the judge would have written it, before the next label. A dimension not read ends the case."""
     out, replies, live = [dict(c) for c in cases], [""] * len(cases), list(range(len(cases)))
     for label, key in JCQ_DIMENSIONS.items():
-        msgs = [[{"role": "user", "content": rubric.replace("{question}", cases[i]["question"]).replace("{answer}", cases[i]["answer"])},
-                 {"role": "assistant", "content": replies[i] + f"{label}: "}] for i in live]
+        msgs = [[jcq_prompt(rubric, cases[i]["question"], cases[i]["answer"]), {"role": "assistant", "content": replies[i] + f"{label}: "}] for i in live]
         for i, r in zip(live, rater.rate_messages(msgs, JCQ_READ) if live else []):
             out[i][key], out[i][f"{key}_source"] = r.rating, r.source
             if r.rating is not None: replies[i] += f"{label}: {math.floor(r.rating + 0.5)}\n"
@@ -344,9 +353,7 @@ def jcq_eval(models: ModelSet, names: list[str], cfg: RunConfig, gen, cache: Ans
              identities: dict[str, str] | None = None) -> list[dict]:
     """Each model's answers to `cfg.eval_jcq` JCQ questions (stratified by task), judged on the authors' rubric (`jcq_judge`), with the heuristic's
     total and originality of the same answers, each question's answers pooled as each other's reference (no Japanese reference corpus)."""
-    qpath, rpath = (shared_data_dir() / f for f in JCQ_FILES)
-    if not qpath.is_file(): raise FileNotFoundError(f"eval_jcq={cfg.eval_jcq}: {qpath} not found (set CREATIVITY_LLM_SHARED_DATA, or eval_jcq=0)")
-    questions, rubric = jcq_sample(load_jcq(qpath), cfg.eval_jcq, cfg.seed), load_jcq_rubric(rpath)
+    questions, rubric = jcq_questions(cfg)
     by_id = {str(q["id"]): q for q in questions}
     answers = answer_prompts(models, names, [{"id": i, "task": "jcq", "category": q["task"], "lang": "ja", "messages": [{"role": "user", "content": q["question"]}]}
                                              for i, q in by_id.items()], cfg, cache=cache, identities=identities)
@@ -727,12 +734,11 @@ def plan_eval(cfg, counts: dict) -> dict:
 
 def _jcq_tokens(cfg, measure) -> int:
     "Prompt tokens of one model's JCQ: each question, and the rubric's four reads of an answer at its limit (each read's started reply counted)."
-    qpath, rpath = (shared_data_dir() / f for f in JCQ_FILES)
-    try: questions, rubric = jcq_sample(load_jcq(qpath), cfg.eval_jcq, cfg.seed), load_jcq_rubric(rpath)
+    try: questions, rubric = jcq_questions(cfg)
     except (OSError, ValueError) as e: raise ConfigError.of_key("eval_jcq", e) from None
     total = 0
     for q in questions:
-        read = measure([{"role": "user", "content": rubric.replace("{question}", q["question"]).replace("{answer}", "")}]) + cfg.eval_max_new_tokens
+        read = measure([jcq_prompt(rubric, q["question"], "")]) + cfg.eval_max_new_tokens
         total += measure([{"role": "user", "content": q["question"]}]) + len(JCQ_DIMENSIONS) * read + 6 * sum(range(len(JCQ_DIMENSIONS)))  # ~6 tokens a written line
     return total
 
